@@ -1,0 +1,2 @@
+/** Internals of @dmasim/adapters; not a stable API. */
+export * from './index.ts';

@@ -1,0 +1,2 @@
+/** Internals of @dmasim/cli; not a stable API. */
+export * from './index.ts';

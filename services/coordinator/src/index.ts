@@ -1,0 +1,2 @@
+/** @dmasim/coordinator. */
+export {};

@@ -1,0 +1,2 @@
+/** Internals of @dmasim/worker; not a stable API. */
+export * from './index.ts';
