@@ -13,14 +13,7 @@
 export type Bdf = string;
 
 /** PCIe port type; only "is a Root Port" changes the map type (kernel-model.md 2.4). */
-export type PortType =
-  | 'root_port'
-  | 'upstream'
-  | 'downstream'
-  | 'endpoint'
-  | 'rc_endpoint'
-  | 'pci_bridge'
-  | 'legacy';
+export type PortType = 'root_port' | 'upstream' | 'downstream' | 'endpoint' | 'rc_endpoint' | 'pci_bridge' | 'legacy';
 
 /** What a function is for, used for selecting devices (`--class gpu,nic`) and labels. */
 export type DeviceClass = 'gpu' | 'nic' | 'nvme' | 'accel' | 'bridge' | 'host_bridge' | 'other';

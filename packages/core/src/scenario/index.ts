@@ -1,0 +1,2 @@
+/** Public API of the scenario area of @dmasim/core (see docs/ARCHITECTURE.md). */
+export {};
