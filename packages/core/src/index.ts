@@ -9,5 +9,6 @@ export * from './iommu/index.ts';
 export * from './iova/index.ts';
 export * from './p2p/index.ts';
 export * from './scenario/index.ts';
+export * from './sweep/index.ts';
 export * from './topology/index.ts';
 export * from './trace/index.ts';

@@ -1,0 +1,2 @@
+/** Public API of the sweep area of @dmasim/core: sweep files, lazy expansion, aggregation. */
+export {};

@@ -1,0 +1,2 @@
+/** Importers of real-machine data (lspci, sysfs, hwloc, nvidia-smi) into TopologySpec. */
+export {};
