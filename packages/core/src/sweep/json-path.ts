@@ -11,9 +11,10 @@ export type PathStep = string | number;
 export function parsePath(path: string): PathStep[] {
   const steps: PathStep[] = [];
   const re = /([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\./gy;
-  let m: RegExpExecArray | null;
   let last = 0;
-  for (re.lastIndex = 0; (m = re.exec(path)) !== null; last = re.lastIndex) {
+  re.lastIndex = 0;
+  for (let m = re.exec(path); m !== null; m = re.exec(path)) {
+    last = re.lastIndex;
     if (m[1] !== undefined) steps.push(m[1]);
     else if (m[2] !== undefined) steps.push(Number(m[2]));
   }

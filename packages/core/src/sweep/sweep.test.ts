@@ -113,6 +113,6 @@ test('invalid sweep files fail with the file, the line and what was expected', (
     errorOf(yaml.replace('seeds: { start: 7, count: 4 }', 'seed: 3')),
     'bad.yaml:1:1: the document: missing required field "seeds"',
   );
-  assert.match(errorOf(`${yaml}shards: 3\n`), /^bad\.yaml:18:1: the document: unknown field "shards"$/);
+  assert.match(errorOf(`${yaml}shards: 3\n`), /^bad\.yaml:18:9: the document: unknown field "shards"$/);
   assert.match(errorOf('kind: dmasim-sweep\nversion: [1\n'), /^bad\.yaml:\d+:\d+: not valid YAML/);
 });
