@@ -1,3 +1,8 @@
-/** Public API of the topology area of @dmasim/core (see docs/ARCHITECTURE.md). */
+/** Public API of the topology area of @dmasim/core (see docs/ARCHITECTURE.md and docs/TOPOLOGY.md). */
+export * from './bdf.ts';
+export * from './hex.ts';
 export * from './import/index.ts';
+export * from './reference-t1.ts';
+export * from './topology.ts';
 export type * from './topology-spec.ts';
+export * from './vector-topology.ts';

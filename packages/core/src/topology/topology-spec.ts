@@ -66,6 +66,8 @@ export interface FunctionSpec {
   busDmaLimit?: string;
   /** IOMMU group number, when known. */
   iommuGroup?: number | null;
+  /** Default domain type of this function's IOMMU group, when it differs from the platform default. */
+  iommuDomain?: IommuDomainType;
   numaNode?: number | null;
   /** Human label (`GPU0`, `NIC1`) from nvidia-smi or the user. */
   label?: string;
@@ -97,6 +99,10 @@ export interface HostBridgeSpec {
   segment: number;
   rootBus: number;
   windows?: WindowSpec[];
+  /** NUMA node of the root complex (`numa_node` of its devices), when known; path class NODE vs SYS. */
+  numaNode?: number | null;
+  /** CPU socket (package) of the root complex, when known; informational. */
+  socket?: number | null;
 }
 
 /** The boot CPU and platform knobs (kernel-model.md 1.7). */
@@ -108,8 +114,27 @@ export interface PlatformSpec {
   p2pdmaEnabled?: boolean;
   /** Number of online CPUs (per-CPU IOVA caches, depot trimming). */
   onlineCpus?: number;
-  /** NUMA node of each socket / count, informational. */
+  /** Number of NUMA nodes; 1 (or absent) means every device is in one node (path class NODE, never SYS). */
   numaNodes?: number;
+  /** Number of CPU sockets, informational. */
+  sockets?: number;
+  /** The IOMMU and the default domain type of the DMA API (kernel-model.md 1.6); absent: no IOMMU facts. */
+  iommu?: IommuSpec;
+}
+
+/** Default domain types of an IOMMU group that matter to the DMA API (kernel-model.md 1.6). */
+export type IommuDomainType = 'DMA' | 'DMA_FQ' | 'IDENTITY' | 'BLOCKED';
+
+/** IOMMU facts of the platform (kernel-model.md 1.6, 1.7). */
+export interface IommuSpec {
+  /** Which IOMMU the platform has; `none`: no IOMMU (or disabled), the DMA API uses dma-direct. */
+  vendor: 'intel' | 'amd' | 'arm-smmu' | 'virtio' | 'other' | 'none';
+  /** Default domain type of every group unless a function says otherwise (x86 default: `DMA_FQ`). */
+  defaultDomain: IommuDomainType;
+  /** `iommu.forcedac=1`: no 32-bit-first IOVA policy for PCI devices (kernel-model.md 4.2). */
+  forcedac?: boolean;
+  /** Aperture end of DMA domains, hex string (e.g. `"0xffffffffffff"` for 48-bit VT-d). */
+  apertureEnd?: string;
 }
 
 /** A fact an importer could not find and filled in with a default; the CLI prints these. */
