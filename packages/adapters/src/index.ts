@@ -1,2 +1,4 @@
 /** @dmasim/adapters: the job queue, event log and result store interfaces and their implementations. */
-export {};
+export * from './bullmq.ts';
+export * from './memory.ts';
+export type * from './types.ts';

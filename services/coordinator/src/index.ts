@@ -1,2 +1,9 @@
-/** @dmasim/coordinator. */
-export {};
+/** @dmasim/coordinator: drives sweeps through a job queue and a result store, shows progress, aggregates. */
+export {
+  describeFailure,
+  type RunSweepOptions,
+  runSweep,
+  type SweepOutcome,
+  type SweepProgress,
+} from './coordinator.ts';
+export { formatDuration, type ProgressDisplay, progressDisplay, progressLine } from './progress.ts';
