@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryQueue, MemoryResultStore, type ShardHandler, type ShardJob } from '@dmasim/adapters';
 import { DmasimError, ErrorCode, Sweep, type SweepSpec } from '@dmasim/core';
-import { runSweep, type SweepProgress } from './coordinator.ts';
+import { cancelSweep, runSweep, type SweepProgress } from './coordinator.ts';
 
 const spec = (n: number, shardSize: number): SweepSpec => ({
   kind: 'dmasim-sweep',
@@ -100,7 +100,7 @@ test('a second run of the same sweep resumes: finished shards are not run again'
     pollMs: 1,
     signal: ctl.signal,
   });
-  assert.equal(o1.state, 'cancelled');
+  assert.equal(o1.state, 'interrupted');
   const second: number[] = [];
   const q2 = new MemoryQueue();
   q2.start(recordingHandler(store, sweep, second), { concurrency: 1 });
@@ -165,4 +165,23 @@ test('retryable shard failures are retried with backoff; invalid input fails the
   assert.equal(bad.failures[0]!.shardIndex, 2);
   assert.equal(bad.failures[0]!.error.code, 'SCENARIO_INVALID');
   assert.equal(tries.get(2), 1, 'invalid input is not retried');
+});
+
+test('a cancelled sweep stops its coordinator, and cannot be run again under the same id', async () => {
+  const sweep = new Sweep(spec(50, 1));
+  const store = new MemoryResultStore();
+  const queue = new MemoryQueue();
+  const ran: number[] = [];
+  queue.start(
+    async (job, ctx) => {
+      const r = await recordingHandler(store, sweep, ran)(job, ctx);
+      if (ran.length === 3) await cancelSweep(sweep, queue, store);
+      return r;
+    },
+    { concurrency: 1 },
+  );
+  const out = await runSweep(sweep, JSON.stringify(sweep.spec), { queue, store, maxInFlight: 2, pollMs: 1 });
+  assert.equal(out.state, 'cancelled');
+  assert.ok(ran.length < 50);
+  await assert.rejects(runSweep(sweep, JSON.stringify(sweep.spec), { queue, store }), { code: 'CANCELLED' });
 });

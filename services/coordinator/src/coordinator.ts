@@ -43,7 +43,10 @@ export interface RunSweepOptions {
   readonly pollMs?: number;
   /** Called with progress after each poll that saw a change, and at start and end. */
   readonly onProgress?: (p: SweepProgress) => void;
-  /** Aborting cancels the sweep: queued shards are removed and the sweep is marked cancelled. */
+  /**
+   * Aborting stops this coordinator (outcome `interrupted`): nothing is cancelled, queued shards stay queued,
+   * and running the same sweep again resumes it. Use {@link cancelSweep} to cancel.
+   */
   readonly signal?: AbortSignal;
   /** Monotonic clock in ms (default `performance.now`), for tests. */
   readonly now?: () => number;
@@ -54,7 +57,7 @@ export interface RunSweepOptions {
 /** How a sweep ended. */
 export interface SweepOutcome {
   readonly sweepId: string;
-  readonly state: 'done' | 'cancelled' | 'failed';
+  readonly state: 'done' | 'interrupted' | 'cancelled' | 'failed';
   readonly failures: readonly ShardFailure[];
   readonly durationMs: number;
   readonly progress: SweepProgress;
@@ -77,6 +80,9 @@ export async function runSweep(sweep: Sweep, specJson: string, opts: RunSweepOpt
       ErrorCode.SWEEP_SPEC_INVALID,
       `sweep id "${sweep.id}" is already used by a different sweep in this result store; give the sweep a new id`,
     );
+  }
+  if ((await store.getState(sweep.id)) === 'cancelled') {
+    throw new DmasimError(ErrorCode.CANCELLED, `sweep "${sweep.id}" was cancelled; give it a new id to run it again`);
   }
   await store.setState(sweep.id, 'running');
 
@@ -128,7 +134,7 @@ export async function runSweep(sweep: Sweep, specJson: string, opts: RunSweepOpt
   opts.onProgress?.(progress());
 
   const finish = async (state: SweepOutcome['state'], failures: ShardFailure[]): Promise<SweepOutcome> => {
-    await store.setState(sweep.id, state);
+    if (state !== 'interrupted') await store.setState(sweep.id, state);
     const p = progress();
     opts.onProgress?.(p);
     return { sweepId: sweep.id, state, failures, durationMs: now() - t0, progress: p };
@@ -138,7 +144,8 @@ export async function runSweep(sweep: Sweep, specJson: string, opts: RunSweepOpt
   let lastFailureCheck = now();
   const retriedOnce = new Set<number>();
   for (;;) {
-    if (opts.signal?.aborted) {
+    if (opts.signal?.aborted) return finish('interrupted', []);
+    if ((await store.getState(sweep.id)) === 'cancelled') {
       await queue.cancel(sweep.id, [...inFlight]);
       return finish('cancelled', []);
     }
@@ -184,6 +191,17 @@ export async function runSweep(sweep: Sweep, specJson: string, opts: RunSweepOpt
       }
     }
   }
+}
+
+/**
+ * Cancels a sweep: marks it cancelled (workers skip its shards, a running coordinator stops) and removes
+ * its shard jobs that have not started.
+ */
+export async function cancelSweep(sweep: Sweep, queue: JobQueue, store: ResultStore): Promise<void> {
+  await store.setState(sweep.id, 'cancelled');
+  const pending: number[] = [];
+  for (let k = 0; k < sweep.shardCount; k++) pending.push(k);
+  for (let i = 0; i < pending.length; i += 1000) await queue.cancel(sweep.id, pending.slice(i, i + 1000));
 }
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
