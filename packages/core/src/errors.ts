@@ -45,6 +45,28 @@ export const ErrorCode = {
   CANCELLED: 'CANCELLED',
   /** An invariant of dmasim itself was broken: a bug. */
   INTERNAL: 'INTERNAL',
+  /** A DMA API call the kernel would BUG or oops on (invalid direction, IOVA calls without IOMMU-DMA). */
+  DMA_API_MISUSE: 'DMA_API_MISUSE',
+  /** dma-direct: the address range lies above min_not_zero(DMA mask, bus limit). */
+  DMA_MASK_UNREACHABLE: 'DMA_MASK_UNREACHABLE',
+  /** An MMIO mapping would need swiotlb bouncing (swiotlb=force, or an untrusted device and unaligned range). */
+  DMA_SWIOTLB_MMIO: 'DMA_SWIOTLB_MMIO',
+  /** The device's min_align_mask exceeds the IOVA granule ("Unsupported alignment constraint"). */
+  DMA_ALIGN_UNSUPPORTED: 'DMA_ALIGN_UNSUPPORTED',
+  /** The device has no dma_mask pointer. */
+  DMA_NO_MASK: 'DMA_NO_MASK',
+  /** The deferred IOMMU attach of a kdump kernel failed. */
+  DMA_DEFERRED_ATTACH: 'DMA_DEFERRED_ATTACH',
+  /** The device does not use IOMMU-DMA (no IOMMU, identity/passthrough or blocked domain, failed setup). */
+  DMA_NO_IOMMU: 'DMA_NO_IOMMU',
+  /** dma_iova_link of a granule-unaligned address at a non-zero offset (-EIO). */
+  DMA_IOVA_PAD_OFFSET: 'DMA_IOVA_PAD_OFFSET',
+  /** The IOMMU map failed: unaligned, outside the aperture, over live entries (-EADDRINUSE) or a driver error. */
+  IOMMU_MAP_FAILED: 'IOMMU_MAP_FAILED',
+  /** The IOMMU driver's sync-after-map hook failed. */
+  IOMMU_SYNC_FAILED: 'IOMMU_SYNC_FAILED',
+  /** iommu_dma_init_domain failed for a device, which then keeps dma-direct. */
+  IOMMU_SETUP_FAILED: 'IOMMU_SETUP_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
