@@ -13,6 +13,8 @@ export const ErrorCode = {
   IOVA_EXHAUSTED: 'IOVA_EXHAUSTED',
   /** An IOVA operation named a range or node that does not exist. */
   IOVA_NOT_FOUND: 'IOVA_NOT_FOUND',
+  /** A pfn, limit or size is outside what the IOVA domain represents (see docs/IOVA.md). */
+  IOVA_OUT_OF_RANGE: 'IOVA_OUT_OF_RANGE',
   /** A conformance vector file is malformed. */
   VECTOR_PARSE: 'VECTOR_PARSE',
   /** The P2PDMA map type is NOT_SUPPORTED for the pair. */

@@ -1,0 +1,112 @@
+/**
+ * The IOVA range caches of `drivers/iommu/iova.c` (6.7+ layout): for each of
+ * {@link IOVA_RANGE_CACHE_MAX_SIZE} size bins, per CPU a `loaded` and a `prev` magazine of up to
+ * {@link IOVA_MAG_SIZE} pfns, and a depot (LIFO stack of full magazines) with its delayed trim job.
+ *
+ * This class holds the data and the primitive moves (push, pop at a slot, swap, depot push and pop) that
+ * both the live domain and the step reducer perform; the decisions (which move, when) are the domain's.
+ */
+
+/** Number of size bins: bins 0..5 hold ranges of 1, 2, 4, 8, 16, 32 pages (`IOVA_RANGE_CACHE_MAX_SIZE`). */
+export const IOVA_RANGE_CACHE_MAX_SIZE = 6;
+/** pfns per magazine (`IOVA_MAG_SIZE`, 127 since Linux 6.7). */
+export const IOVA_MAG_SIZE = 127;
+/** Delay of the depot trim job, ns (`IOVA_DEPOT_DELAY` = 100 ms). */
+export const IOVA_DEPOT_DELAY_NS = 100_000_000;
+
+/** A stack of up to {@link IOVA_MAG_SIZE} pfns; slot 0 is the bottom. */
+export class IovaMagazine {
+  readonly pfns = new Float64Array(IOVA_MAG_SIZE);
+  size = 0;
+
+  /** Copy of the pfns, bottom first. */
+  toArray(): number[] {
+    return Array.from(this.pfns.subarray(0, this.size));
+  }
+}
+
+/** All range caches of one domain. */
+export class IovaRcaches {
+  /** Number of simulated CPUs. */
+  readonly cpus: number;
+  /** `loaded` magazine of bin b on CPU c at index `b * cpus + c`. */
+  readonly loaded: IovaMagazine[];
+  /** `prev` magazine, same indexing. */
+  readonly prev: IovaMagazine[];
+  /** Depot of each bin; the last element is the top (most recently pushed). */
+  readonly depot: IovaMagazine[][];
+  /** Due time (ns) of each bin's pending trim job, or -1. */
+  readonly trimAt: number[];
+  private readonly pool: IovaMagazine[] = [];
+
+  constructor(cpus: number) {
+    this.cpus = cpus;
+    const n = IOVA_RANGE_CACHE_MAX_SIZE * cpus;
+    this.loaded = Array.from({ length: n }, () => new IovaMagazine());
+    this.prev = Array.from({ length: n }, () => new IovaMagazine());
+    this.depot = Array.from({ length: IOVA_RANGE_CACHE_MAX_SIZE }, () => []);
+    this.trimAt = new Array<number>(IOVA_RANGE_CACHE_MAX_SIZE).fill(-1);
+  }
+
+  /** `swap(cpu_rcache->prev, cpu_rcache->loaded)`. */
+  swap(bin: number, cpu: number): void {
+    const k = bin * this.cpus + cpu;
+    const t = this.loaded[k]!;
+    this.loaded[k] = this.prev[k]!;
+    this.prev[k] = t;
+  }
+
+  /** `iova_magazine_push(loaded, pfn)`; `loaded` must not be full. */
+  push(bin: number, cpu: number, pfn: number): void {
+    const m = this.loaded[bin * this.cpus + cpu]!;
+    m.pfns[m.size++] = pfn;
+  }
+
+  /** The pop of `iova_magazine_pop`: takes slot `i` of `loaded` and moves the top entry into it. */
+  takeAt(bin: number, cpu: number, i: number): number {
+    const m = this.loaded[bin * this.cpus + cpu]!;
+    const pfn = m.pfns[i]!;
+    m.pfns[i] = m.pfns[--m.size]!;
+    return pfn;
+  }
+
+  /** `iova_depot_push(loaded)` and a new empty `loaded`. Returns the depot size after. */
+  depotPush(bin: number, cpu: number): number {
+    const k = bin * this.cpus + cpu;
+    const d = this.depot[bin]!;
+    d.push(this.loaded[k]!);
+    this.loaded[k] = this.newMagazine();
+    return d.length;
+  }
+
+  /** Frees the (empty) `loaded` and makes the depot's top magazine `loaded`. */
+  depotPopToLoaded(bin: number, cpu: number): void {
+    const k = bin * this.cpus + cpu;
+    this.release(this.loaded[k]!);
+    this.loaded[k] = this.depot[bin]!.pop()!;
+  }
+
+  /** Takes the depot's top magazine off the depot (the caller empties it and calls {@link release}). */
+  depotPop(bin: number): IovaMagazine {
+    return this.depot[bin]!.pop()!;
+  }
+
+  /** Returns a magazine that is no longer used to the pool. */
+  release(m: IovaMagazine): void {
+    m.size = 0;
+    this.pool.push(m);
+  }
+
+  private newMagazine(): IovaMagazine {
+    return this.pool.pop() ?? new IovaMagazine();
+  }
+
+  /** Number of cached pfns over all bins, CPUs and depots. */
+  cachedPfns(): number {
+    let n = 0;
+    for (const m of this.loaded) n += m.size;
+    for (const m of this.prev) n += m.size;
+    for (const d of this.depot) n += d.length * IOVA_MAG_SIZE;
+    return n;
+  }
+}
