@@ -7,5 +7,5 @@ export {
   type SweepOutcome,
   type SweepProgress,
 } from './coordinator.ts';
-export { type FileReaders, resolveSweepFiles } from './resolve-files.ts';
 export { formatDuration, type ProgressDisplay, progressDisplay, progressLine } from './progress.ts';
+export { type FileReaders, resolveSweepFiles } from './resolve-files.ts';

@@ -116,3 +116,43 @@ test('invalid sweep files fail with the file, the line and what was expected', (
   assert.match(errorOf(`${yaml}shards: 3\n`), /^bad\.yaml:18:9: the document: unknown field "shards"$/);
   assert.match(errorOf('kind: dmasim-sweep\nversion: [1\n'), /^bad\.yaml:\d+:\d+: not valid YAML/);
 });
+
+test('a set axis replaces several top-level fields at once', () => {
+  const s = new Sweep({
+    kind: 'dmasim-sweep',
+    version: 1,
+    id: 'm',
+    base: { iommu: { mode: 'dma' }, importers: [] },
+    axes: [
+      {
+        name: 'machine',
+        set: [
+          { topology: { file: 'a' }, importers: [{ device: 'NIC0' }] },
+          { topology: { file: 'b' }, importers: [{ device: 'NIC1' }] },
+        ],
+      },
+      { path: 'iommu.mode', values: ['dma', 'identity'] },
+    ],
+    seeds: [1],
+  });
+  assert.equal(s.size, 4);
+  const p = s.scenarioAt(3);
+  assert.deepEqual(p.scenario, {
+    iommu: { mode: 'identity' },
+    importers: [{ device: 'NIC1' }],
+    topology: { file: 'b' },
+    seed: 1,
+  });
+  assert.deepEqual(
+    s.axes.map((a) => a.name),
+    ['machine', 'iommu.mode'],
+  );
+  assert.throws(
+    () =>
+      parseSweepFile(
+        'kind: dmasim-sweep\nversion: 1\nid: x\nbase: {}\nseeds: [1]\naxes:\n  - path: a\n    set: [{a: 1}]\n',
+        'x.yaml',
+      ),
+    /x\.yaml:\d+:\d+/,
+  );
+});

@@ -14,15 +14,26 @@ import sweepSchema from './sweep.schema.json' with { type: 'json' };
 /** The JSON Schema of sweep files (also published as `sweep.schema.json` beside this file). */
 export const SWEEP_SCHEMA: object = sweepSchema;
 
-/** One axis of a sweep file. */
-export interface SweepAxisSpec {
-  /** Label for reports and `groupBy` (default: the path). */
-  name?: string;
-  /** Dotted path into the scenario (`iommu.mode`, `importers[0].dmaMask`). */
-  path: string;
-  /** The values the field takes, in order. */
-  values: unknown[];
-}
+/**
+ * One axis of a sweep file: one field through a list of values (`path` + `values`), or several top-level
+ * fields at once (`set`: objects whose fields replace the scenario's, e.g. a machine with its own
+ * exporters and importers).
+ */
+export type SweepAxisSpec =
+  | {
+      /** Label for reports and `groupBy` (default: the path). */
+      name?: string;
+      /** Dotted path into the scenario (`iommu.mode`, `importers[0].dmaMask`). */
+      path: string;
+      /** The values the field takes, in order. */
+      values: unknown[];
+    }
+  | {
+      /** Label for reports and `groupBy` (required in practice; default `set<N>`). */
+      name?: string;
+      /** Objects whose top-level fields replace the scenario's. */
+      set: Record<string, unknown>[];
+    };
 
 /** A sweep file (YAML or JSON), as validated by {@link SWEEP_SCHEMA}. */
 export interface SweepSpec {
@@ -64,7 +75,8 @@ export const DEFAULT_SHARD_SIZE = 64;
 interface Axis {
   readonly name: string;
   readonly path: string;
-  readonly steps: readonly PathStep[];
+  /** Field path, or null for a `set` axis (values merged at the top level). */
+  readonly steps: readonly PathStep[] | null;
   readonly values: readonly unknown[];
   readonly keys: readonly string[];
 }
@@ -76,6 +88,7 @@ export class Sweep {
   readonly size: number;
   readonly shardSize: number;
   readonly shardCount: number;
+  /** Axis name, path (`''` for a `set` axis) and number of values. */
   readonly axes: readonly { name: string; path: string; count: number }[];
   readonly groupBy: readonly string[];
   private readonly ax: readonly Axis[];
@@ -86,7 +99,16 @@ export class Sweep {
     this.id = spec.id;
     const names = new Set<string>();
     this.ax = (spec.axes ?? []).map((a, i) => {
-      const name = a.name ?? a.path;
+      const isSet = 'set' in a;
+      const hasPath = 'path' in a || 'values' in a;
+      if (isSet === hasPath || (hasPath && !('path' in a && 'values' in a))) {
+        throw parseError(
+          ErrorCode.SWEEP_SPEC_INVALID,
+          { file, field: `/axes/${i}` },
+          'an axis has either "path" and "values", or "set"',
+        );
+      }
+      const name = a.name ?? (isSet ? `set${i}` : a.path);
       if (names.has(name))
         throw parseError(
           ErrorCode.SWEEP_SPEC_INVALID,
@@ -94,22 +116,25 @@ export class Sweep {
           `axis name "${name}" is used twice`,
         );
       names.add(name);
-      let steps: PathStep[];
-      try {
-        steps = parsePath(a.path);
-      } catch (e) {
-        throw parseError(ErrorCode.SWEEP_SPEC_INVALID, { file, field: `/axes/${i}/path` }, (e as Error).message);
+      let steps: PathStep[] | null = null;
+      if (!isSet) {
+        try {
+          steps = parsePath(a.path);
+        } catch (e) {
+          throw parseError(ErrorCode.SWEEP_SPEC_INVALID, { file, field: `/axes/${i}/path` }, (e as Error).message);
+        }
       }
-      const keys = a.values.map((v) => canonicalJson(v));
+      const values: unknown[] = isSet ? a.set : a.values;
+      const keys = values.map((v) => canonicalJson(v));
       const dup = keys.findIndex((k, j) => keys.indexOf(k) !== j);
       if (dup >= 0) {
         throw parseError(
           ErrorCode.SWEEP_SPEC_INVALID,
-          { file, field: `/axes/${i}/values/${dup}` },
-          `axis "${name}" lists the value ${keys[dup]} twice: every value must be distinct`,
+          { file, field: `/axes/${i}/${isSet ? 'set' : 'values'}/${dup}` },
+          `axis "${name}" lists the value ${keys[dup]!.slice(0, 60)} twice: every value must be distinct`,
         );
       }
-      return { name, path: a.path, steps, values: a.values, keys };
+      return { name, path: isSet ? '' : a.path, steps, values, keys };
     });
     const s = spec.seeds;
     this.seeds = Array.isArray(s) ? { list: s, start: 0, count: s.length } : { start: s.start ?? 1, count: s.count };
@@ -173,7 +198,7 @@ export class Sweep {
       values.push(v);
       keys.push(a.keys[picks[i]!]!);
       if (this.groupBy.includes(a.name)) group[a.name] = a.keys[picks[i]!]!;
-      scenario = setPath(scenario, a.steps, v, a.path);
+      scenario = a.steps ? setPath(scenario, a.steps, v, a.path) : { ...(scenario as object), ...(v as object) };
     }
     scenario = setPath(scenario, ['seed'], seed, 'seed');
     const id = `${this.id}-${fnv1a64Hex(`${keys.join('\u0000')}\u0001${seed}`)}`;
