@@ -1,0 +1,380 @@
+/**
+ * The compact binary form of events: frames. A frame is a header (codec version, schema version,
+ * scenario id, attempt, frame index, first seq, count, base time) followed by many events encoded
+ * positionally from the schema, and a checksum. Frames are self-contained (each has its own string
+ * table), so any one can be decoded alone: issue 7 publishes them as NATS JetStream messages and appends
+ * them, length-prefixed (`event-log.ts`), to local log files.
+ *
+ * Layout (little-endian; "varint" = unsigned LEB128; docs/EVENTS.md has the full description):
+ *
+ * ```
+ * "DMEV"  u8 codecVersion  u16 schemaVersion  u8 flags(0)  u32 frameLength (all bytes, checksum included)
+ * str scenarioId  varint attempt  varint frameIndex  varint firstSeq  varint count  varint baseTNs
+ * count x event: varint (typeId * 2 + originIsFtrace)  varint dt (tNs - previous tNs)  varint cpu  fields...
+ * u32 FNV-1a-32 of every byte before it
+ * ```
+ *
+ * Field encodings: u32/num varint; int a signed varint (sign and 6 bits in the first byte); u64 varint (up to 10 bytes); bool one byte; enum
+ * varint index; opt one byte 0/1 then the value; list varint count then the items; struct its fields in
+ * order; str a varint reference into the frame's string table: 0 = a new string follows (length-prefixed
+ * UTF-8) and takes the next index, n > 0 = the (n-1)th string of this frame.
+ *
+ * Measured against msgpackr (pure-JS build, records on) on the same events: see bench/mapping.bench.ts
+ * and docs/EVENTS.md for the figures and the command that produced them.
+ */
+import { DmasimError, ErrorCode } from '../errors.ts';
+import { ByteReader, ByteWriter, fnv1a32 } from './bytes.ts';
+import { type CField, type CKind, compiledById, compiledByType, K } from './compiled-schema.ts';
+import { EVENT_SCHEMA_VERSION, type EventOrigin, type SimEvent } from './event-schema.ts';
+
+/** Version of the frame layout above. Raised on any change to it. */
+export const CODEC_VERSION = 1;
+
+const MAGIC = [0x44, 0x4d, 0x45, 0x56]; // "DMEV"
+const FIXED_HEADER = 12;
+
+/** What a frame header says. */
+export interface FrameMeta {
+  codecVersion: number;
+  schemaVersion: number;
+  scenarioId: string;
+  /** Run attempt (a retried scenario writes attempt 1, 2, ...). */
+  attempt: number;
+  /** Position of the frame in its scenario's log, from 0. */
+  frameIndex: number;
+  /** `seq` of the first event in the frame. */
+  firstSeq: number;
+  /** Number of events in the frame. */
+  count: number;
+  /** `tNs` of the first event (0 for an empty frame). */
+  firstTNs: number;
+  /** Size of the encoded frame in bytes. */
+  byteLength: number;
+}
+
+/** What identifies where a frame goes: filled in by the encoder. */
+export interface FrameTarget {
+  scenarioId: string;
+  attempt: number;
+  frameIndex: number;
+}
+
+/** Encodes events into one frame at a time, reusing its buffers. Not thread-safe; one per producer. */
+export class FrameEncoder {
+  private readonly body = new ByteWriter(1 << 16);
+  private readonly head = new ByteWriter(128);
+  private strings = new Map<string, number>();
+  private count = 0;
+  private firstSeq = 0;
+  private baseTNs = 0;
+  private lastTNs = 0;
+  private nextSeq = 0;
+
+  /** Number of events in the frame being built. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Encoded size of the events so far (bytes). */
+  get bodyBytes(): number {
+    return this.body.pos;
+  }
+
+  /**
+   * Adds one event. Events of a frame must have consecutive `seq` and non-decreasing `tNs`.
+   * @throws DmasimError INVALID_ARGUMENT when an event breaks that order or does not fit the schema.
+   */
+  push(ev: SimEvent): void {
+    if (this.count === 0) {
+      this.firstSeq = ev.seq;
+      this.baseTNs = ev.tNs;
+      this.lastTNs = ev.tNs;
+    } else if (ev.seq !== this.nextSeq) {
+      throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `frame encoder: event seq ${ev.seq} after ${this.nextSeq - 1}`);
+    }
+    const dt = ev.tNs - this.lastTNs;
+    if (!(dt >= 0) || !Number.isSafeInteger(ev.tNs)) {
+      throw new DmasimError(
+        ErrorCode.INVALID_ARGUMENT,
+        `frame encoder: event seq ${ev.seq} has time ${ev.tNs} ns, before ${this.lastTNs} ns`,
+      );
+    }
+    const ce = compiledByType(ev.type);
+    if (!ce) throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `frame encoder: unknown event type ${ev.type}`);
+    const w = this.body;
+    w.varNum(ce.id * 2 + (ev.origin === 'ftrace' ? 1 : 0));
+    w.varNum(dt);
+    w.varNum(ev.cpu);
+    this.writeFields(ce.fields, ev.data as unknown as Record<string, unknown>);
+    this.lastTNs = ev.tNs;
+    this.nextSeq = ev.seq + 1;
+    this.count++;
+  }
+
+  /** Finishes the frame, returns its bytes and starts a new, empty one. */
+  finish(target: FrameTarget): Uint8Array {
+    const h = this.head;
+    h.reset();
+    h.bytes(Uint8Array.from(MAGIC));
+    h.u8(CODEC_VERSION);
+    h.u8(EVENT_SCHEMA_VERSION & 0xff);
+    h.u8(EVENT_SCHEMA_VERSION >>> 8);
+    h.u8(0);
+    h.u32le(0); // frame length, patched below
+    h.str(target.scenarioId);
+    h.varNum(target.attempt);
+    h.varNum(target.frameIndex);
+    h.varNum(this.count === 0 ? this.nextSeq : this.firstSeq);
+    h.varNum(this.count);
+    h.varNum(this.count === 0 ? 0 : this.baseTNs);
+    const total = h.pos + this.body.pos + 4;
+    const out = new Uint8Array(total);
+    out.set(h.buf.subarray(0, h.pos), 0);
+    out.set(this.body.buf.subarray(0, this.body.pos), h.pos);
+    out[8] = total & 0xff;
+    out[9] = (total >>> 8) & 0xff;
+    out[10] = (total >>> 16) & 0xff;
+    out[11] = (total >>> 24) & 0xff;
+    const sum = fnv1a32(out, 0, total - 4);
+    out[total - 4] = sum & 0xff;
+    out[total - 3] = (sum >>> 8) & 0xff;
+    out[total - 2] = (sum >>> 16) & 0xff;
+    out[total - 1] = (sum >>> 24) & 0xff;
+    this.body.reset();
+    this.strings = new Map();
+    this.count = 0;
+    return out;
+  }
+
+  private writeFields(fields: readonly CField[], obj: Record<string, unknown>): void {
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      this.writeValue(f.kind, obj[f.name], f.name);
+    }
+  }
+
+  private writeValue(k: CKind, v: unknown, name: string): void {
+    const w = this.body;
+    switch (k.code) {
+      case K.U32:
+      case K.NUM:
+        if (typeof v !== 'number' || !(v >= 0) || !Number.isSafeInteger(v)) this.bad(name, v, 'a non-negative integer');
+        w.varNum(v);
+        return;
+      case K.INT:
+        if (typeof v !== 'number' || !Number.isSafeInteger(v)) this.bad(name, v, 'an integer');
+        w.varInt(v);
+        return;
+      case K.U64:
+        if (typeof v !== 'bigint' || v < 0n) this.bad(name, v, 'a non-negative bigint');
+        w.varU64(v);
+        return;
+      case K.STR: {
+        if (typeof v !== 'string') this.bad(name, v, 'a string');
+        const ref = this.strings.get(v);
+        if (ref !== undefined) {
+          w.varNum(ref);
+        } else {
+          this.strings.set(v, this.strings.size + 1);
+          w.u8(0);
+          w.str(v);
+        }
+        return;
+      }
+      case K.BOOL:
+        if (typeof v !== 'boolean') this.bad(name, v, 'a boolean');
+        w.u8(v ? 1 : 0);
+        return;
+      case K.ENUM: {
+        const idx = k.valueIndex!.get(v as string);
+        if (idx === undefined) this.bad(name, v, `one of ${k.values!.join(', ')}`);
+        w.varNum(idx);
+        return;
+      }
+      case K.OPT:
+        if (v === null) {
+          w.u8(0);
+        } else {
+          w.u8(1);
+          this.writeValue(k.inner!, v, name);
+        }
+        return;
+      case K.LIST: {
+        if (!Array.isArray(v)) this.bad(name, v, 'an array');
+        w.varNum(v.length);
+        for (let i = 0; i < v.length; i++) this.writeValue(k.inner!, v[i], name);
+        return;
+      }
+      default:
+        if (typeof v !== 'object' || v === null) this.bad(name, v, 'an object');
+        this.writeFields(k.fields!, v as Record<string, unknown>);
+    }
+  }
+
+  private bad(name: string, v: unknown, expected: string): never {
+    throw new DmasimError(
+      ErrorCode.INVALID_ARGUMENT,
+      `frame encoder: field ${name}: expected ${expected}, found ${typeof v === 'bigint' ? `${v}n` : JSON.stringify(v)}`,
+    );
+  }
+}
+
+/** Encodes `events` (consecutive seq) as one frame. */
+export function encodeFrame(events: readonly SimEvent[], target: FrameTarget): Uint8Array {
+  const enc = new FrameEncoder();
+  for (const e of events) enc.push(e);
+  return enc.finish(target);
+}
+
+function readHeader(r: ByteReader): FrameMeta {
+  const start = r.pos;
+  for (let i = 0; i < 4; i++) {
+    if (r.u8() !== MAGIC[i]) r.fail('not a dmasim event frame (expected magic "DMEV")', start);
+  }
+  const codecVersion = r.u8();
+  if (codecVersion !== CODEC_VERSION) {
+    throw new DmasimError(
+      ErrorCode.EVENT_VERSION,
+      `${r.source}: frame codec version ${codecVersion}, this dmasim reads version ${CODEC_VERSION}`,
+      { source: r.source, codecVersion },
+    );
+  }
+  const schemaVersion = r.u8() | (r.u8() << 8);
+  if (schemaVersion !== EVENT_SCHEMA_VERSION) {
+    throw new DmasimError(
+      ErrorCode.EVENT_VERSION,
+      `${r.source}: event schema version ${schemaVersion}, this dmasim reads version ${EVENT_SCHEMA_VERSION}`,
+      { source: r.source, schemaVersion },
+    );
+  }
+  r.u8();
+  const byteLength = r.u32le();
+  if (start + byteLength > r.end) {
+    r.fail(`truncated frame: header says ${byteLength} bytes, only ${r.end - start} present`, start);
+  }
+  const scenarioId = r.str();
+  const attempt = r.varNum();
+  const frameIndex = r.varNum();
+  const firstSeq = r.varNum();
+  const count = r.varNum();
+  const firstTNs = r.varNum();
+  return { codecVersion, schemaVersion, scenarioId, attempt, frameIndex, firstSeq, count, firstTNs, byteLength };
+}
+
+/**
+ * Reads the header of the frame at `bytes[offset]` without decoding its events.
+ * @throws DmasimError EVENT_DECODE (truncated, not a frame), EVENT_VERSION (unknown codec or schema).
+ */
+export function decodeFrameHeader(bytes: Uint8Array, source = 'frame', offset = 0): FrameMeta {
+  return readHeader(new ByteReader(bytes, source, offset));
+}
+
+class FrameDecoder {
+  private readonly strings: string[] = [];
+  private readonly r: ByteReader;
+  constructor(r: ByteReader) {
+    this.r = r;
+  }
+
+  fields(fields: readonly CField[]): Record<string, unknown> {
+    const o: Record<string, unknown> = {};
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      o[f.name] = this.value(f.kind);
+    }
+    return o;
+  }
+
+  value(k: CKind): unknown {
+    const r = this.r;
+    switch (k.code) {
+      case K.U32: {
+        const v = r.varNum();
+        if (v > 0xffffffff) r.fail(`value ${v} does not fit 32 bits`);
+        return v;
+      }
+      case K.NUM:
+        return r.varNum();
+      case K.INT:
+        return r.varInt();
+      case K.U64:
+        return r.varU64();
+      case K.STR: {
+        const ref = r.varNum();
+        if (ref === 0) {
+          const s = r.str();
+          this.strings.push(s);
+          return s;
+        }
+        const s = this.strings[ref - 1];
+        if (s === undefined) r.fail(`string reference ${ref} before its definition`);
+        return s;
+      }
+      case K.BOOL: {
+        const b = r.u8();
+        if (b > 1) r.fail(`boolean byte ${b}`);
+        return b === 1;
+      }
+      case K.ENUM: {
+        const at = r.pos;
+        const i = r.varNum();
+        const v = k.values![i];
+        if (v === undefined) r.fail(`enum index ${i} out of range (${k.values!.length} values)`, at);
+        return v;
+      }
+      case K.OPT: {
+        const b = r.u8();
+        if (b === 0) return null;
+        if (b !== 1) r.fail(`optional-field marker ${b}`);
+        return this.value(k.inner!);
+      }
+      case K.LIST: {
+        const n = r.varNum();
+        if (n > r.end - r.pos) r.fail(`list of ${n} items cannot fit in the ${r.end - r.pos} bytes left`);
+        const out = new Array<unknown>(n);
+        for (let i = 0; i < n; i++) out[i] = this.value(k.inner!);
+        return out;
+      }
+      default:
+        return this.fields(k.fields!);
+    }
+  }
+}
+
+/**
+ * Decodes one frame (the checksum is verified first).
+ * @throws DmasimError EVENT_DECODE (truncated, corrupted, unknown event type), EVENT_VERSION.
+ */
+export function decodeFrame(bytes: Uint8Array, source = 'frame', offset = 0): { meta: FrameMeta; events: SimEvent[] } {
+  const r = new ByteReader(bytes, source, offset);
+  const meta = readHeader(r);
+  const end = offset + meta.byteLength;
+  if (meta.byteLength < FIXED_HEADER + 4) r.fail(`frame length ${meta.byteLength} is too small`, offset);
+  const stored = (bytes[end - 4]! | (bytes[end - 3]! << 8) | (bytes[end - 2]! << 16) | (bytes[end - 1]! << 24)) >>> 0;
+  if (fnv1a32(bytes, offset, end - 4) !== stored) r.fail('frame checksum mismatch (corrupted frame)', offset);
+  const body = new ByteReader(bytes, source, r.pos, end - 4);
+  let tNs = meta.firstTNs;
+  const dec = new FrameDecoder(body);
+  const events: SimEvent[] = new Array(meta.count);
+  for (let i = 0; i < meta.count; i++) {
+    const at = body.pos;
+    const head = body.varNum();
+    const ce = compiledById(Math.floor(head / 2));
+    if (!ce) return body.fail(`unknown event type id ${Math.floor(head / 2)}`, at);
+    tNs += body.varNum();
+    const cpu = body.varNum();
+    const origin: EventOrigin = head % 2 === 1 ? 'ftrace' : 'sim';
+    const data = dec.fields(ce.fields);
+    events[i] = {
+      scenarioId: meta.scenarioId,
+      seq: meta.firstSeq + i,
+      tNs,
+      cpu,
+      origin,
+      type: ce.type,
+      data,
+    } as SimEvent;
+  }
+  if (body.pos !== body.end) body.fail(`${body.end - body.pos} bytes left after ${meta.count} events`);
+  return { meta, events };
+}

@@ -1,0 +1,117 @@
+/**
+ * The canonical state hash: FNV-1a 64 over the UTF-8 bytes of the canonical JSON of a state snapshot
+ * (`canonicalJson` of `hash.ts`: object keys sorted, bigint as `"0x…"` hex strings, `undefined` fields
+ * dropped). Defined that way it is stable across runs, machines and Node versions, and anyone can
+ * recompute it with `fnv1a64Hex(canonicalJson(snapshot))`.
+ *
+ * {@link stateHash} computes exactly that value without building the JSON text: it streams the same
+ * characters into the hash, so hashing the state of a run with a million live mappings needs no
+ * gigabyte string. A test checks the two agree.
+ */
+
+/** A running FNV-1a 64 hash (two 32-bit halves in numbers: exact, and much faster than bigint). */
+export class Fnv1a64 {
+  private hi = 0xcbf29ce4;
+  private lo = 0x84222325;
+
+  /** Feeds one byte. */
+  byte(b: number): void {
+    const lo = (this.lo ^ b) >>> 0;
+    // (hi, lo) * 0x100000001b3 = (hi, lo) * 0x1b3 + (lo << 40), modulo 2^64.
+    const loMul = lo * 0x1b3;
+    const carry = Math.floor(loMul / 0x100000000);
+    this.lo = loMul >>> 0;
+    this.hi = (this.hi * 0x1b3 + carry + ((lo << 8) >>> 0)) >>> 0;
+  }
+
+  /** Feeds the UTF-8 encoding of `s`. */
+  text(s: string): void {
+    for (let i = 0; i < s.length; i++) {
+      let c = s.charCodeAt(i);
+      if (c < 0x80) {
+        this.byte(c);
+        continue;
+      }
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+        const d = s.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) {
+          c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+          i++;
+        }
+      }
+      if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd; // lone surrogate: TextEncoder writes U+FFFD
+      if (c < 0x800) {
+        this.byte(0xc0 | (c >> 6));
+        this.byte(0x80 | (c & 0x3f));
+      } else if (c < 0x10000) {
+        this.byte(0xe0 | (c >> 12));
+        this.byte(0x80 | ((c >> 6) & 0x3f));
+        this.byte(0x80 | (c & 0x3f));
+      } else {
+        this.byte(0xf0 | (c >> 18));
+        this.byte(0x80 | ((c >> 12) & 0x3f));
+        this.byte(0x80 | ((c >> 6) & 0x3f));
+        this.byte(0x80 | (c & 0x3f));
+      }
+    }
+  }
+
+  /** The hash as 16 lowercase hex digits. */
+  hex(): string {
+    return this.hi.toString(16).padStart(8, '0') + this.lo.toString(16).padStart(8, '0');
+  }
+}
+
+const SAFE_STRING = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/;
+
+function feed(h: Fnv1a64, v: unknown): void {
+  if (v === null || v === undefined) {
+    h.text('null');
+  } else if (typeof v === 'string') {
+    if (SAFE_STRING.test(v)) {
+      h.byte(0x22);
+      h.text(v);
+      h.byte(0x22);
+    } else {
+      h.text(JSON.stringify(v));
+    }
+  } else if (typeof v === 'number' || typeof v === 'boolean') {
+    h.text(JSON.stringify(v));
+  } else if (typeof v === 'bigint') {
+    h.text('"0x');
+    h.text(v.toString(16));
+    h.byte(0x22);
+  } else if (Array.isArray(v)) {
+    h.byte(0x5b);
+    for (let i = 0; i < v.length; i++) {
+      if (i > 0) h.byte(0x2c);
+      feed(h, v[i]);
+    }
+    h.byte(0x5d);
+  } else if (typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort();
+    h.byte(0x7b);
+    for (let i = 0; i < keys.length; i++) {
+      if (i > 0) h.byte(0x2c);
+      feed(h, keys[i]);
+      h.byte(0x3a);
+      feed(h, o[keys[i]!]);
+    }
+    h.byte(0x7d);
+  } else {
+    throw new TypeError(`stateHash: cannot hash a ${typeof v}`);
+  }
+}
+
+/**
+ * `fnv1a64Hex(canonicalJson(snapshot))`, streamed: 16 lowercase hex digits.
+ * @throws TypeError for values canonical JSON cannot hold (functions, symbols).
+ */
+export function stateHash(snapshot: unknown): string {
+  const h = new Fnv1a64();
+  feed(h, snapshot);
+  return h.hex();
+}
