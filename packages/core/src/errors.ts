@@ -25,6 +25,8 @@ export const ErrorCode = {
   TOPOLOGY_INVALID: 'TOPOLOGY_INVALID',
   /** A named device is not in the topology. */
   DEVICE_NOT_FOUND: 'DEVICE_NOT_FOUND',
+  /** Topology generator parameters or topology overrides (--cpu, --host-bridge-id, --acs, --iommu) are invalid. */
+  TOPOLOGY_PARAMS_INVALID: 'TOPOLOGY_PARAMS_INVALID',
   /** A scenario file is invalid. */
   SCENARIO_INVALID: 'SCENARIO_INVALID',
   /** A sweep file is invalid. */
