@@ -2,6 +2,7 @@
 export * from './iova-domain.ts';
 export * from './iova-math.ts';
 export * from './iova-rcache.ts';
+export * from './iova-reducer.ts';
 export * from './iova-steps.ts';
 export * from './iova-tree.ts';
 export * from './iova-vectors.ts';

@@ -101,6 +101,13 @@ export class IovaRcaches {
     return this.pool.pop() ?? new IovaMagazine();
   }
 
+  /** Empties every magazine and the depots (what a flush leaves behind). */
+  clearAll(): void {
+    for (const m of this.loaded) m.size = 0;
+    for (const m of this.prev) m.size = 0;
+    for (const d of this.depot) while (d.length !== 0) this.release(d.pop()!);
+  }
+
   /** Number of cached pfns over all bins, CPUs and depots. */
   cachedPfns(): number {
     let n = 0;
