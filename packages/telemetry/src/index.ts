@@ -1,0 +1,2 @@
+/** @dmasim/telemetry: OpenTelemetry setup, span/attribute names and metrics for dmasim. */
+export {};

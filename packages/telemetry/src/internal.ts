@@ -1,0 +1,2 @@
+/** Internals of @dmasim/telemetry; not a stable API. */
+export * from './index.ts';
