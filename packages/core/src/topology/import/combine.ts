@@ -279,6 +279,13 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
     );
     const bdf00 = formatBdf({ segment: hb.segment, bus: hb.rootBus, device: 0, function: 0 });
     if (ov) {
+      const idt = `${ov.vendor.toString(16).padStart(4, '0')}:${ov.device.toString(16).padStart(4, '0')}`;
+      assumed.push({
+        field: `hostBridges[${hostBridges.indexOf(hb)}].id`,
+        value: idt,
+        why: `set by --host-bridge-id (${bdf00})`,
+        flag: `--host-bridge-id ${busName(hb.segment, hb.rootBus)}=${idt}`,
+      });
       const f = funcs.get(bdf00);
       if (f) {
         f.vendor = ov.vendor;
@@ -364,12 +371,12 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
       );
     } else {
       assumed.push({
-        field: 'functions[].acsCap, acsCtrl',
+        field: 'acsCtrl',
         value:
           acsDefault === 'on'
             ? `on: ${acsOnPorts} root and downstream ports with ACSCtl ${hex(ACS_DEFAULT_ON, 4)} (SrcValid ReqRedir CmpltRedir UpstreamFwd), others none`
             : 'off: no ACS capability',
-        why: `${acsUnknown} of ${funcs.size} functions have no ACS data in the inputs (lspci -t and hwloc do not show ACS; lspci -vvv as root, or sysfs config files of 4096 bytes, do)`,
+        why: `${opts.acsDefault ? 'set by --acs-default; ' : ''}${acsUnknown} of ${funcs.size} functions have no ACS data in the inputs (lspci -t and hwloc do not show ACS; lspci -vvv as root, or sysfs config files of 4096 bytes, do)`,
         flag: '--acs-default off|on',
       });
     }
@@ -386,8 +393,15 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
   // 7. The CPU.
   const platform: PlatformSpec = { cpu: { vendor: 'intel', family: 6 } };
   const fromData = ordered.find((f) => f.cpu);
-  if (opts.cpu) platform.cpu = { ...opts.cpu };
-  else if (fromData?.cpu) {
+  if (opts.cpu) {
+    platform.cpu = { ...opts.cpu };
+    assumed.push({
+      field: 'platform.cpu',
+      value: cpuText(platform.cpu),
+      why: 'set by --cpu',
+      flag: `--cpu ${cpuText(platform.cpu)}`,
+    });
+  } else if (fromData?.cpu) {
     platform.cpu = { ...fromData.cpu.cpu };
     if (fromData.cpu.familyAssumed) {
       assumed.push({
@@ -428,14 +442,14 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
     const p = bdfParts(first.bdf);
     if (filtered && devfnOf(p) !== 0) {
       assumed.push({
-        field: `hostBridges[${i}] first function`,
+        field: `hostBridges[${i}].id`,
         value: `${first.bdf} ${idText(first)} (${first.resolvedType})`,
         why: `the data (hwloc) omit uninteresting functions, so the root bus ${name} function 00.0 the kernel would see first may be missing; the first function present stands for the host bridge in the whitelist test`,
         flag: `--host-bridge-id ${name}=vvvv:dddd`,
       });
     } else if (first.vendor === undefined || first.device === undefined) {
       assumed.push({
-        field: `hostBridges[${i}] first function`,
+        field: `hostBridges[${i}].id`,
         value: `${first.bdf} ${idText(first)}`,
         why: `the data do not give the vendor and device ids of ${first.bdf}, which the whitelist test reads`,
         flag: `--host-bridge-id ${name}=vvvv:dddd`,

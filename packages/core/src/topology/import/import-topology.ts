@@ -42,7 +42,7 @@ function machineIdFrom(file: string): string {
 }
 
 function badOption(flag: string, value: string, expected: string): DmasimError {
-  return new DmasimError(ErrorCode.INVALID_ARGUMENT, `${flag} ${JSON.stringify(value)}: expected ${expected}`, {
+  return new DmasimError(ErrorCode.TOPOLOGY_PARAMS_INVALID, `${flag} ${JSON.stringify(value)}: expected ${expected}`, {
     flag,
     value,
   });
@@ -56,7 +56,7 @@ function num(s: string): number {
  * `--cpu`: `amd:0x19`, `amd:25`, `intel`, `intel:6`, `hygon:0x18`, `other`. The family defaults to 0x17
  * for amd, 6 for intel, 0x18 for hygon.
  *
- * @throws DmasimError INVALID_ARGUMENT for anything else.
+ * @throws DmasimError TOPOLOGY_PARAMS_INVALID for anything else.
  */
 export function parseCpuOption(value: string): PlatformSpec['cpu'] {
   const m = /^(amd|intel|hygon|other)(?::(0x[0-9a-f]+|\d+))?$/i.exec(value.trim());
@@ -71,7 +71,7 @@ export function parseCpuOption(value: string): PlatformSpec['cpu'] {
 /**
  * `--host-bridge-id`: `vvvv:dddd` (every root bus) or `ssss:bb=vvvv:dddd` / `bb=vvvv:dddd` (one root bus).
  *
- * @throws DmasimError INVALID_ARGUMENT for anything else.
+ * @throws DmasimError TOPOLOGY_PARAMS_INVALID for anything else.
  */
 export function parseHostBridgeIdOption(value: string): HostBridgeIdOverride {
   const m = /^(?:(?:([0-9a-f]{1,8}):)?([0-9a-f]{1,2})=)?([0-9a-f]{4}):([0-9a-f]{4})$/i.exec(value.trim());
@@ -88,14 +88,14 @@ export function parseHostBridgeIdOption(value: string): HostBridgeIdOverride {
   return o;
 }
 
-/** `--acs-default`: `off` or `on`. @throws DmasimError INVALID_ARGUMENT otherwise. */
+/** `--acs-default`: `off` or `on`. @throws DmasimError TOPOLOGY_PARAMS_INVALID otherwise. */
 export function parseAcsDefaultOption(value: string): 'off' | 'on' {
   const v = value.trim().toLowerCase();
   if (v !== 'off' && v !== 'on') throw badOption('--acs-default', value, 'off or on');
   return v;
 }
 
-/** `--label NIC0=0000:21:00.0` (the domain may be left out). @throws DmasimError INVALID_ARGUMENT otherwise. */
+/** `--label NIC0=0000:21:00.0` (the domain may be left out). @throws DmasimError TOPOLOGY_PARAMS_INVALID otherwise. */
 export function parseLabelOption(value: string): { label: string; bdf: string } {
   const m = /^([A-Za-z][\w.-]*)=(.+)$/.exec(value.trim());
   const bdf = m ? normalizeBdf(m[2]!) : undefined;

@@ -159,7 +159,6 @@ export function parseLspciVerbose(text: string, file: string): ImportFragment {
   let firstSkipped = 0;
   let acsLines = 0;
   let acsRedirecting = 0;
-  let domains = false;
 
   const finish = (): void => {
     if (!block) return;
@@ -183,7 +182,6 @@ export function parseLspciVerbose(text: string, file: string): ImportFragment {
       const h = HEADER.exec(s);
       if (h) {
         finish();
-        if (/^[0-9a-fA-F]{4,8}:/.test(h[1]!) && h[1]!.split(':').length === 3) domains = true;
         const bdf = normalizeBdf(h[1]!);
         if (!bdf)
           throw topoParseError(
@@ -239,9 +237,6 @@ export function parseLspciVerbose(text: string, file: string): ImportFragment {
     frag.warnings.push(
       `${file}: ${skipped} line(s) that are neither lspci device lines nor their details were skipped (first at line ${firstSkipped})`,
     );
-  if (!domains && frag.functions.length > 0) {
-    frag.warnings.push(`${file}: device names carry no PCI domain (lspci without -D); domain 0000 is used`);
-  }
   return frag;
 }
 
