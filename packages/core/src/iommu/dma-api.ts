@@ -372,17 +372,19 @@ function iovaUnlink(
   const len = alignUp(size + pad, domain.granule);
   const addr = addr0 - pad;
   const released = free ? { pfn: addr >> shift, pages: len >> shift } : null;
-  const step: DmaIovaDestroyStep = {
-    kind: 'dma.iova_destroy',
-    device: dev.name,
-    domainId: domain.id,
-    op,
-    stateAddr: state.addr,
-    mappedLen: size,
-    released,
-    queued,
-  };
-  dev.kernel.emit(step);
+  if (dev.kernel.tracing) {
+    const step: DmaIovaDestroyStep = {
+      kind: 'dma.iova_destroy',
+      device: dev.name,
+      domainId: domain.id,
+      op,
+      stateAddr: state.addr,
+      mappedLen: size,
+      released,
+      queued,
+    };
+    dev.kernel.emit(step);
+  }
   const unmapped = iommuUnmapFast(domain, addr, len);
   if (unmapped !== len) {
     domain.log(
@@ -532,19 +534,21 @@ export function dmaMapPhys(
       dmaAddr = r.dmaAddr;
       reason = r.reason;
     }
-    const step: DmaMapPhysStep = {
-      kind: 'dma.map_phys',
-      device: dev.name,
-      domainId: domain?.id ?? null,
-      physAddr: phys,
-      size,
-      dir: dmaDirectionName(dir),
-      attrs,
-      path,
-      dmaAddr,
-      reason,
-    };
-    kernel.emit(step);
+    if (kernel.tracing) {
+      const step: DmaMapPhysStep = {
+        kind: 'dma.map_phys',
+        device: dev.name,
+        domainId: domain?.id ?? null,
+        physAddr: phys,
+        size,
+        dir: dmaDirectionName(dir),
+        attrs,
+        path,
+        dmaAddr,
+        reason,
+      };
+      kernel.emit(step);
+    }
     return { dmaAddr, ok: reason === null, reason, code: reason === null ? null : mapPhysCode(reason), path };
   });
 }
@@ -655,17 +659,19 @@ export function dmaUnmapPhys(
         queued,
       };
     }
-    const step: DmaUnmapPhysStep = {
-      kind: 'dma.unmap_phys',
-      device: dev.name,
-      domainId: domain?.id ?? null,
-      dmaAddr: addr,
-      size,
-      dir: dmaDirectionName(dir),
-      attrs,
-      path: result.path,
-    };
-    dev.kernel.emit(step);
+    if (dev.kernel.tracing) {
+      const step: DmaUnmapPhysStep = {
+        kind: 'dma.unmap_phys',
+        device: dev.name,
+        domainId: domain?.id ?? null,
+        dmaAddr: addr,
+        size,
+        dir: dmaDirectionName(dir),
+        attrs,
+        path: result.path,
+      };
+      dev.kernel.emit(step);
+    }
     return result;
   });
 }

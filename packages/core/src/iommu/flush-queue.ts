@@ -194,18 +194,20 @@ export class FlushQueue {
       this.timerAt = this.kernel.timerExpiry(nowNs, this.options.timeoutMs);
       timerArmedFor = this.timerAt;
     }
-    const step: IovaQueueStep = {
-      kind: 'iova.free',
-      destination: 'flush_queue',
-      domainId: this.domainId,
-      cpu,
-      queue: q,
-      pfn: Number(pfn),
-      pages: Number(pages),
-      counter,
-      timerArmedFor,
-    };
-    this.kernel.emit(step);
+    if (this.kernel.tracing) {
+      const step: IovaQueueStep = {
+        kind: 'iova.free',
+        destination: 'flush_queue',
+        domainId: this.domainId,
+        cpu,
+        queue: q,
+        pfn: Number(pfn),
+        pages: Number(pages),
+        counter,
+        timerArmedFor,
+      };
+      this.kernel.emit(step);
+    }
   }
 
   /**

@@ -80,16 +80,18 @@ export function iommuMapNosync(
       `ERROR: DMA PTE for vPFN 0x${hexBare(outcome.firstCollision >> 12n)} already set`,
     );
   }
-  const step: IommuMapStep = {
-    kind: 'iommu.map',
-    domainId: domain.id,
-    iova,
-    paddr,
-    size,
-    prot,
-    collision: outcome.collision,
-  };
-  domain.kernel.emit(step);
+  if (domain.kernel.tracing) {
+    const step: IommuMapStep = {
+      kind: 'iommu.map',
+      domainId: domain.id,
+      iova,
+      paddr,
+      size,
+      prot,
+      collision: outcome.collision,
+    };
+    domain.kernel.emit(step);
+  }
   return { errno: 0, collision: outcome.collision, overlap };
 }
 
@@ -128,7 +130,9 @@ export function iommuUnmapFast(domain: IommuDomain, iova: bigint, size: bigint, 
     return 0n;
   }
   const unmappedSize = domain.pageTable.unmap(iova, size);
-  const step: IommuUnmapStep = { kind: 'iommu.unmap', domainId: domain.id, iova, size, unmappedSize, unroll };
-  domain.kernel.emit(step);
+  if (domain.kernel.tracing) {
+    const step: IommuUnmapStep = { kind: 'iommu.unmap', domainId: domain.id, iova, size, unmappedSize, unroll };
+    domain.kernel.emit(step);
+  }
   return unmappedSize;
 }

@@ -399,14 +399,17 @@ export class IommuDomain implements TimerOwner {
 
   /** Runs `fn` with the allocator's records annotated as coming from `device`'s `caller` in `phase`. */
   withAllocContext<T>(device: string, caller: IovaAllocCaller, phase: IovaAllocPhase, fn: () => T): T {
-    const saved = { ...this.ctx };
-    this.ctx.device = device;
-    this.ctx.caller = caller;
-    this.ctx.phase = phase;
+    const c = this.ctx;
+    const [d0, c0, p0] = [c.device, c.caller, c.phase];
+    c.device = device;
+    c.caller = caller;
+    c.phase = phase;
     try {
       return fn();
     } finally {
-      Object.assign(this.ctx, saved);
+      c.device = d0;
+      c.caller = c0;
+      c.phase = p0;
     }
   }
 
@@ -422,6 +425,10 @@ export class IommuDomain implements TimerOwner {
 
   /** Annotates and forwards one record of the IOVA allocator. */
   private passIovaStep(s: IovaStep): void {
+    if (!this.kernel.tracing) {
+      this.ctx.fqQueue = null;
+      return;
+    }
     let out: IovaPassStep = { ...s, domainId: this.id } as IovaPassStep;
     if (s.kind === 'iova.alloc') {
       out = { ...out, device: this.ctx.device, caller: this.ctx.caller, phase: this.ctx.phase };

@@ -10,6 +10,8 @@
 import { DmasimError, ErrorCode } from '../errors.ts';
 import type { IommuStep } from './iommu-steps.ts';
 
+const NO_STEPS: IommuStep[] = [];
+
 /** Receives step records. */
 export type StepSink = (step: IommuStep) => void;
 
@@ -173,6 +175,11 @@ export class KernelContext {
     return [...this.fired].sort();
   }
 
+  /** Some sink will receive records now (callers may skip building records when false). */
+  get tracing(): boolean {
+    return this.sinkStack.length > 0 || this.onStep !== undefined;
+  }
+
   /** Sends a step record to the current sink. */
   emit(step: IommuStep): void {
     const sink = this.sinkStack.length > 0 ? this.sinkStack[this.sinkStack.length - 1] : this.onStep;
@@ -195,6 +202,7 @@ export class KernelContext {
    * kernel order puts before their sub-steps but whose fields are known only afterwards.
    */
   capture<T>(fn: () => T): { value: T; steps: IommuStep[] } {
+    if (!this.tracing) return { value: fn(), steps: NO_STEPS };
     const steps: IommuStep[] = [];
     this.sinkStack.push((s) => steps.push(s));
     try {
