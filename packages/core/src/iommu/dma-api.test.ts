@@ -163,6 +163,8 @@ test('calls the kernel would BUG on, and what dmasim does not model, throw', () 
   assert.throws(() => dmaMapPhys(s.dev, P, 0n, 0), { code: 'DMA_API_MISUSE' });
   assert.throws(() => dmaMapPhys(s.dev, P, 0x1000n, 0, 0), { code: 'INVALID_ARGUMENT' });
   assert.throws(() => dmaMapPhys(s.dev, P, 0x1000n, 0, DmaAttr.MMIO, { cpu: 2 }), { code: 'INVALID_ARGUMENT' });
+  assert.throws(() => dmaMapPhys(s.dev, -1n, 0x1000n, 0), { code: 'INVALID_ARGUMENT' });
+  assert.throws(() => dmaIovaTryAlloc(s.dev, 0n, 1n << 64n), { code: 'INVALID_ARGUMENT' });
   const direct = setup({}, null);
   assert.throws(() => dmaIovaLink(direct.dev, DMA_IOVA_STATE_NONE, P, 0n, 0x1000n, 0), { code: 'DMA_API_MISUSE' });
   assert.throws(() => dmaIovaDestroy(direct.dev, DMA_IOVA_STATE_NONE, 0x1000n), { code: 'DMA_API_MISUSE' });

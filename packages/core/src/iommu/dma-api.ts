@@ -42,7 +42,7 @@ import {
   type TryAllocResultKind,
 } from './iommu-steps.ts';
 import type { StepSink } from './kernel-context.ts';
-import { alignUp, hex16, hexBare, minNotZero, u64 } from './u64.ts';
+import { alignUp, hex16, hexBare, minNotZero, U64_MAX, u64 } from './u64.ts';
 
 /** Per-call options of every entry point. */
 export interface DmaCallOptions {
@@ -150,6 +150,22 @@ function iommuDomainOf(dev: DmaDevice, fn: string): IommuDomain {
   return dev.domain;
 }
 
+/** Throws INVALID_ARGUMENT unless every value is a u64 bigint. */
+function checkU64(dev: DmaDevice, fn: string, values: Record<string, bigint>): void {
+  for (const [k, v] of Object.entries(values)) {
+    if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) {
+      throw new DmasimError(
+        ErrorCode.INVALID_ARGUMENT,
+        `${fn}(${dev.name}): ${k} must be a u64 bigint, found ${String(v)}`,
+        {
+          device: dev.name,
+          [k]: String(v),
+        },
+      );
+    }
+  }
+}
+
 function run<T>(dev: DmaDevice, opts: DmaCallOptions | undefined, fn: (cpu: number) => T): T {
   const cpu = opts?.cpu ?? 0;
   dev.kernel.checkCpu(cpu);
@@ -172,6 +188,7 @@ export function dmaIovaTryAlloc(
   size: bigint,
   opts?: DmaCallOptions,
 ): DmaIovaTryAllocResult {
+  checkU64(dev, 'dma_iova_try_alloc', { phys, size });
   return run(dev, opts, (cpu) => {
     const kernel = dev.kernel;
     const domain = dev.domain;
@@ -257,6 +274,7 @@ export function dmaIovaLink(
 ): DmaStatus<LinkFailure> {
   checkDir(dev, dir, 'dma_iova_link');
   checkMmio(dev, attrs, 'dma_iova_link');
+  checkU64(dev, 'dma_iova_link', { phys, offset, size, addr: state.addr });
   const domain = iommuDomainOf(dev, 'dma_iova_link');
   return run(dev, opts, () => {
     const kernel = dev.kernel;
@@ -335,6 +353,7 @@ export function dmaIovaSync(
   opts?: DmaCallOptions,
 ): DmaStatus<'sync'> {
   const domain = iommuDomainOf(dev, 'dma_iova_sync');
+  checkU64(dev, 'dma_iova_sync', { offset, size, addr: state.addr });
   return run(dev, opts, () => {
     const addr = u64(state.addr + offset);
     const pad = addr & (domain.granule - 1n);
@@ -413,6 +432,7 @@ export function dmaIovaDestroy(
   opts?: DmaCallOptions,
 ): DmaUnmapResult {
   checkMmio(dev, attrs, 'dma_iova_destroy');
+  checkU64(dev, 'dma_iova_destroy', { mappedLen, addr: state.addr });
   if (mappedLen === 0n) return dmaIovaFree(dev, state, opts);
   const domain = iommuDomainOf(dev, 'dma_iova_destroy');
   return run(dev, opts, (cpu) => iovaUnlink(dev, domain, state, 0n, mappedLen, true, 'destroy', cpu));
@@ -432,6 +452,7 @@ export function dmaIovaUnlink(
   opts?: DmaCallOptions,
 ): DmaUnmapResult {
   checkMmio(dev, attrs, 'dma_iova_unlink');
+  checkU64(dev, 'dma_iova_unlink', { offset, size, addr: state.addr });
   const domain = iommuDomainOf(dev, 'dma_iova_unlink');
   return run(dev, opts, (cpu) => iovaUnlink(dev, domain, state, offset, size, false, 'unlink', cpu));
 }
@@ -488,6 +509,7 @@ export function dmaMapPhys(
 ): DmaMapPhysResult {
   checkDir(dev, dir, 'dma_map_phys');
   checkMmio(dev, attrs, 'dma_map_phys');
+  checkU64(dev, 'dma_map_phys', { phys, size });
   return run(dev, opts, (cpu) => {
     const kernel = dev.kernel;
     const domain = dev.dmaIommu ? dev.domain : null;
@@ -632,6 +654,7 @@ export function dmaUnmapPhys(
 ): DmaUnmapResult {
   checkDir(dev, dir, 'dma_unmap_phys');
   checkMmio(dev, attrs, 'dma_unmap_phys');
+  checkU64(dev, 'dma_unmap_phys', { addr, size });
   return run(dev, opts, (cpu) => {
     const domain = dev.dmaIommu ? dev.domain : null;
     let result: DmaUnmapResult = { path: 'direct', unmapSize: 0n, unmappedSize: 0n, released: null, queued: false };

@@ -11,7 +11,7 @@
  * reserved regions); later devices only check that granule and start pfn agree.
  */
 import { DmasimError, ErrorCode } from '../errors.ts';
-import { IovaDomain } from '../iova/iova-domain.ts';
+import { IovaDomain, type IovaDomainSnapshot } from '../iova/iova-domain.ts';
 import type { IovaStep } from '../iova/iova-steps.ts';
 import type { HostBridgeWindow } from '../topology/topology.ts';
 import type { IommuDomainType } from '../topology/topology-spec.ts';
@@ -153,7 +153,7 @@ export interface IommuDomainSnapshot {
   readonly initialised: boolean;
   readonly pageTable: readonly IoMapping[];
   readonly flushQueue: FlushQueueSnapshot | null;
-  readonly iova: ReturnType<IovaDomain['snapshot']> | null;
+  readonly iova: IovaDomainSnapshot | null;
 }
 
 /** Context of the allocator call in progress, for annotating its records. */
