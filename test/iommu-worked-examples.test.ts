@@ -378,3 +378,35 @@ test('flush-queue example: a queued IOVA is not reused before the 10 ms timer re
   assert.equal(s.kernel.nextTimerAt(), undefined);
   assert.equal(dmaIovaTryAlloc(dev, 0n, 1n * MiB).state.addr, 0xfff00000n, 'the freed space is found again');
 });
+
+test('Appendix C-6: the 256th release on one CPU before the timer flushes the 255 queued entries first', () => {
+  const s = system();
+  const dev = s.dev('0000:21:00.0');
+  const addrs: bigint[] = [];
+  for (let i = 0; i < 256; i++)
+    addrs.push(dmaMapPhys(dev, 0x380000000000n + BigInt(i) * 0x1000n, 0x1000n, BIDI).dmaAddr);
+  for (let i = 0; i < 255; i++) dmaUnmapPhys(dev, addrs[i]!, 0x1000n, BIDI);
+  assert.equal(s.domain.flushQueue?.pending, 255);
+  assert.equal(s.steps.filter((x) => x.kind === 'iova.fq_flush').length, 0);
+  const mark = s.steps.length;
+  dmaUnmapPhys(dev, addrs[255]!, 0x1000n, BIDI);
+  const got = after(s.steps, mark);
+  const k = kinds(got);
+  assert.equal(k[0], 'iommu.unmap');
+  assert.equal(k[1], 'iova.fq_flush');
+  // one-page entries go to the rcache: 127 fill `loaded`, 127 more after the swap with `prev`, and the
+  // 255th pushes a full magazine to the depot first
+  const releases = k.slice(2, 258);
+  assert.deepEqual(
+    releases.filter((x) => x !== 'iova.depot'),
+    new Array(255).fill('iova.free:rcache'),
+  );
+  assert.equal(releases.indexOf('iova.depot'), 254);
+  assert.deepEqual(k.slice(258), ['iova.free:flush_queue', 'dma.unmap_phys']);
+  const flush = got[1];
+  assert.ok(flush?.kind === 'iova.fq_flush');
+  assert.deepEqual([flush.reason, flush.released, flush.flushFinish], ['full', 255, 1]);
+  assert.equal(s.domain.flushQueue?.pending, 1);
+  // the released pfns are reusable at once on that CPU, most recently freed first
+  assert.equal(dmaMapPhys(dev, 0x380000000000n, 0x1000n, BIDI).dmaAddr, addrs[254]);
+});

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import {
   DMA_IOVA_STATE_NONE,
   dmaIovaDestroy,
@@ -304,4 +305,70 @@ test("a per-call sink receives the call's records instead of the kernel's", () =
   dmaMapPhys(s.dev, P, 0x1000n, 0, DmaAttr.MMIO, { onStep: (x) => mine.push(x) });
   assert.deepEqual(since(), []);
   assert.deepEqual(kinds(mine), ['iova.alloc', 'iommu.map', 'dma.map_phys']);
+});
+
+test('property: per-range mappings stay under the limit, translate to their phys, never overlap, and a queued IOVA is not reused', () => {
+  const op = fc.oneof(
+    fc.record({
+      kind: fc.constant('map' as const),
+      dev: fc.nat(2),
+      cpu: fc.nat(1),
+      pages: fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constantFrom(512, 4096, 300000)),
+      off: fc.constantFrom(0n, 0x10n, 0xff0n),
+    }),
+    fc.record({ kind: fc.constant('unmap' as const), pick: fc.nat(), cpu: fc.nat(1) }),
+    fc.record({ kind: fc.constant('advance' as const), us: fc.constantFrom(100, 5000, 20000) }),
+  );
+  fc.assert(
+    fc.property(
+      fc.constantFrom('dma' as const, 'dma_fq' as const),
+      fc.array(op, { minLength: 10, maxLength: 120 }),
+      (type, ops) => {
+        const k = new KernelContext({ cpus: 2 });
+        const d = new IommuDomain(k, { id: 1, type });
+        const bridge = { windows: [{ type: 'mem' as const, cpuStart: 0xc0000000n, cpuEnd: 0xfebfffffn, offset: 0n }] };
+        const devs = [
+          new DmaDevice(k, { name: 'a', domain: d, dmaMask: dmaBitMask(64), hostBridge: bridge }),
+          new DmaDevice(k, { name: 'b', domain: d, dmaMask: dmaBitMask(32) }),
+          new DmaDevice(k, { name: 'c', domain: d, dmaMask: dmaBitMask(64), busDmaLimit: dmaBitMask(40) }),
+        ];
+        const limits = [dmaBitMask(48), dmaBitMask(32), dmaBitMask(40)];
+        const live: { dev: number; addr: bigint; base: bigint; len: bigint; size: bigint; phys: bigint }[] = [];
+        let phys = P;
+        let now = 0;
+        for (const o of ops) {
+          if (o.kind === 'advance') {
+            now += o.us * 1000;
+            k.advanceTo(now);
+          } else if (o.kind === 'map') {
+            const size = BigInt(o.pages) * 0x1000n;
+            phys += size + 0x1000n;
+            const r = dmaMapPhys(devs[o.dev]!, phys + o.off, size, 0, DmaAttr.MMIO, { cpu: o.cpu });
+            if (!r.ok) continue;
+            const base = r.dmaAddr - o.off;
+            const len = ((size + o.off + 0xfffn) >> 12n) << 12n;
+            assert.equal(base & 0xfffn, 0n);
+            assert.ok(base >= 0x1000n && base + len - 1n <= limits[o.dev]!, 'within [start_pfn, limit]');
+            assert.deepEqual(d.pageTable.lookup(base, len), [{ iova: base, size: len, paddr: phys, prot: 0x13 }]);
+            for (const m of live)
+              assert.ok(base + len <= m.base || m.base + m.len <= base, 'no two live mappings overlap');
+            const fq = d.flushQueue?.snapshot().queues.flat() ?? [];
+            for (const e of fq) {
+              const lo = e.pfn << 12n;
+              const hi = (e.pfn + e.pages) << 12n;
+              assert.ok(base + len <= lo || hi <= base, 'an IOVA still in the flush queue is not handed out');
+            }
+            assert.notEqual(d.requireIova().findIova(base >> 12n), null);
+            live.push({ dev: o.dev, addr: r.dmaAddr, base, len, size, phys });
+          } else if (live.length > 0) {
+            const [m] = live.splice(o.pick % live.length, 1);
+            const u = dmaUnmapPhys(devs[m!.dev]!, m!.addr, m!.size, 0, DmaAttr.MMIO, { cpu: o.cpu });
+            assert.equal(u.unmappedSize, m!.len);
+            assert.equal(d.pageTable.translate(m!.base), null, 'unmapped: an access faults');
+          }
+        }
+      },
+    ),
+    { numRuns: 100 },
+  );
 });

@@ -71,9 +71,11 @@ test('the timer is armed once, at the jiffy the kernel computes, and releases ev
   fq.queueIova(0x10n, 1n, 0, 1_500_000);
   fq.queueIova(0x20n, 1n, 1, 2_000_000);
   assert.equal(fq.nextTimerAt(), 11_000_000, 'jiffy 1 + 10 at HZ=1000');
-  kernel.addTimerOwner({ nextTimerAt: () => fq.nextTimerAt(), advanceTo: () => {} });
+  fq.advanceTo(10_999_999);
+  assert.equal(fq.pending, 2, 'not due yet');
+  assert.equal(kernel.now, 0);
   const mark = steps.length;
-  fq.fireTimer();
+  fq.advanceTo(11_000_000);
   assert.equal(steps[mark]?.kind, 'iova.fq_flush');
   assert.deepEqual(
     released.map((r) => [r.pfn, r.cpu, r.queue]),

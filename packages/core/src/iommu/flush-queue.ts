@@ -222,6 +222,11 @@ export class FlushQueue {
     for (let q = 0; q < this.rings.length; q++) this.ringFree(q, cpu);
   }
 
+  /** Fires the timer if it is due at or before `tNs` (firing never re-arms it). */
+  advanceTo(tNs: number): void {
+    if (this.timerAt !== null && this.timerAt <= tNs) this.fireTimer();
+  }
+
   /** Canonical plain state. */
   snapshot(): FlushQueueSnapshot {
     return {

@@ -462,7 +462,7 @@ export class IommuDomain implements TimerOwner {
       }
       if (fq !== undefined && fq <= tNs) {
         this.iovad?.advanceTo(fq);
-        this.fqueue!.fireTimer();
+        this.fqueue!.advanceTo(fq);
         continue;
       }
       break;
