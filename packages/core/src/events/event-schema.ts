@@ -95,21 +95,6 @@ export const EVENT_SCHEMA = {
       onlineCpus: 'u32',
     },
   },
-  'sim.device': {
-    id: 2,
-    ftrace: null,
-    doc: 'A device taking part: its role and, for importers, its DMA API path (kernel-model.md 1.6, 4.2).',
-    fields: {
-      device: 'str',
-      role: oneOf('exporter', 'importer'),
-      iommu: IOMMU_MODE,
-      domainId: opt('u32'),
-      dmaMask: 'u64',
-      busDmaLimit: 'u64',
-      /** the sticky 32-bit-first flag (set for PCI devices unless iommu.forcedac=1) */
-      pci32bitWorkaround: 'bool',
-    },
-  },
   'sim.state_hash': {
     id: 3,
     ftrace: null,
@@ -614,6 +599,40 @@ export const EVENT_SCHEMA = {
       max32After: 'num',
       domainId: 'u32',
     },
+  },
+  'iommu.domain_init': {
+    id: 66,
+    ftrace: null,
+    doc: '`iommu_dma_init_domain` for the first device of a group (kernel-model.md 4.1): the IOVA domain and flush queue; its `iova.reserve` events follow.',
+    fields: {
+      domainId: 'u32',
+      device: 'str',
+      type: oneOf('dma', 'dma_fq'),
+      granule: 'u64',
+      startPfn: 'u64',
+      cpus: 'u32',
+      linkCollision: LINK_COLLISION,
+      flushQueue: opt(struct({ kind: oneOf('per_cpu', 'single'), size: 'u32', timeoutMs: 'u32' })),
+    },
+  },
+  'dma.device_setup': {
+    id: 67,
+    ftrace: null,
+    doc: '`iommu_setup_dma_ops` at probe: the DMA API path of a device and its initial 32-bit-first flag (kernel-model.md 1.6, 4.2).',
+    fields: {
+      device: 'str',
+      domainId: opt('u32'),
+      domainType: opt(oneOf('identity', 'dma', 'dma_fq', 'blocked', 'unmanaged')),
+      dmaIommu: 'bool',
+      pci32bitWorkaround: 'bool',
+      init: opt(oneOf('first', 'already', 'dma_range_outside', 'incompatible_range', 'reserve_failed')),
+    },
+  },
+  'exporter.memory': {
+    id: 32,
+    ftrace: null,
+    doc: "The exporting device's memory decoding turned off or on, or the device closed (vfio-pci revoke trigger, kernel-model.md 3.1).",
+    fields: { device: 'str', memoryEnabled: 'bool', registered: 'bool' },
   },
   'iova.reserve': {
     id: 65,

@@ -69,6 +69,8 @@ export class FrameEncoder {
   private baseTNs = 0;
   private lastTNs = 0;
   private nextSeq = 0;
+  /** Header of the frame {@link finish} returned last (null before the first). */
+  lastMeta: FrameMeta | null = null;
 
   /** Number of events in the frame being built. */
   get size(): number {
@@ -140,6 +142,17 @@ export class FrameEncoder {
     out[total - 3] = (sum >>> 8) & 0xff;
     out[total - 2] = (sum >>> 16) & 0xff;
     out[total - 1] = (sum >>> 24) & 0xff;
+    this.lastMeta = {
+      codecVersion: CODEC_VERSION,
+      schemaVersion: EVENT_SCHEMA_VERSION,
+      scenarioId: target.scenarioId,
+      attempt: target.attempt,
+      frameIndex: target.frameIndex,
+      firstSeq: this.count === 0 ? this.nextSeq : this.firstSeq,
+      count: this.count,
+      firstTNs: this.count === 0 ? 0 : this.baseTNs,
+      byteLength: total,
+    };
     this.body.reset();
     this.strings = new Map();
     this.count = 0;
