@@ -40,9 +40,20 @@ function numaOf(f: PciFunction, nodes: number): number | null {
   return nodes === 1 ? 0 : null;
 }
 
-/** {@link pathClass} with its reason, on resolved functions. @internal */
-export function pathClassOfFn(topology: Topology, a: PciFunction, b: PciFunction): PathClassInfo {
-  if (a === b) return { pathClass: 'X', commonAncestor: a.bdf, bridges: 0, reason: 'same function' };
+/** What the class is derived from, without strings (the pair-matrix hot path). */
+interface PathFacts {
+  cls: PathClass;
+  common: PciFunction | null;
+  bridges: number;
+  /** NUMA nodes when they decided (NODE/SYS), else null. */
+  na: number | null;
+  nb: number | null;
+  /** `numa`, `socket` or `unknown` for NODE/SYS. */
+  by: 'numa' | 'socket' | 'unknown' | null;
+}
+
+function facts(topology: Topology, a: PciFunction, b: PciFunction): PathFacts {
+  if (a === b) return { cls: 'X', common: a, bridges: 0, na: null, nb: null, by: null };
   const ca = a.chain;
   const cb = b.chain;
   const la = ca.length;
@@ -52,84 +63,84 @@ export function pathClassOfFn(topology: Topology, a: PciFunction, b: PciFunction
   if (k > 0) {
     const iA = la - k;
     const iB = lb - k;
-    const common = ca[iA] as PciFunction;
-    const interior = new Set<PciFunction>();
-    for (let i = 1; i <= iA; i++) interior.add(ca[i] as PciFunction);
-    for (let j = 1; j < iB; j++) interior.add(cb[j] as PciFunction);
-    interior.delete(a);
-    interior.delete(b);
+    // Bridges strictly between a and b: A's chain above a up to the common node, B's chain above b below it
+    // (the common node is an end point when it is a or b). A downstream port whose upstream port is also on the
+    // path belongs to the same switch and does not count again; a bridge's parent is the next chain element.
+    const commonInside = iA > 0 && iB > 0;
+    const aEnd = iB === 0 ? iA - 1 : iA;
     let bridges = 0;
-    for (const n of interior) {
-      if (n.type === 'downstream' && n.parent !== null && interior.has(n.parent)) continue;
+    for (let i = 1; i <= aEnd; i++) {
+      if ((ca[i] as PciFunction).type === 'downstream' && i + 1 <= aEnd) continue;
       bridges++;
     }
-    if (bridges <= 1) {
-      return {
-        pathClass: 'PIX',
-        commonAncestor: common.bdf,
-        bridges,
-        reason:
-          bridges === 0
-            ? `one is upstream of the other (${common.bdf})`
-            : `at most one bridge: common upstream ${common.bdf}`,
-      };
+    for (let j = 1; j < iB; j++) {
+      if ((cb[j] as PciFunction).type === 'downstream' && (j + 1 < iB || commonInside)) continue;
+      bridges++;
     }
-    return {
-      pathClass: 'PXB',
-      commonAncestor: common.bdf,
-      bridges,
-      reason: `${bridges} bridges below common upstream ${common.bdf}`,
-    };
+    return { cls: bridges <= 1 ? 'PIX' : 'PXB', common: ca[iA] as PciFunction, bridges, na: null, nb: null, by: null };
   }
   const ha = a.hostBridge;
   const hb = b.hostBridge;
-  if (ha === hb) {
-    return {
-      pathClass: 'PHB',
-      commonAncestor: null,
-      bridges: 0,
-      reason: `through host bridge ${ha.name} (no common upstream bridge)`,
-    };
-  }
+  if (ha === hb) return { cls: 'PHB', common: null, bridges: 0, na: null, nb: null, by: null };
   const nodes = topology.platform.numaNodes;
   const na = numaOf(a, nodes);
   const nb = numaOf(b, nodes);
-  if (na !== null && nb !== null) {
-    if (na === nb)
-      return {
-        pathClass: 'NODE',
-        commonAncestor: null,
-        bridges: 0,
-        reason: `host bridges ${ha.name} and ${hb.name} in NUMA node ${na}`,
-      };
-    return {
-      pathClass: 'SYS',
-      commonAncestor: null,
-      bridges: 0,
-      reason: `NUMA nodes ${na} (${ha.name}) and ${nb} (${hb.name})`,
-    };
-  }
+  if (na !== null && nb !== null)
+    return { cls: na === nb ? 'NODE' : 'SYS', common: null, bridges: 0, na, nb, by: 'numa' };
   if (ha.socket !== null && hb.socket !== null) {
-    if (ha.socket === hb.socket)
-      return {
-        pathClass: 'NODE',
-        commonAncestor: null,
-        bridges: 0,
-        reason: `host bridges ${ha.name} and ${hb.name} on socket ${ha.socket}`,
-      };
     return {
-      pathClass: 'SYS',
-      commonAncestor: null,
+      cls: ha.socket === hb.socket ? 'NODE' : 'SYS',
+      common: null,
       bridges: 0,
-      reason: `sockets ${ha.socket} (${ha.name}) and ${hb.socket} (${hb.name})`,
+      na: ha.socket,
+      nb: hb.socket,
+      by: 'socket',
     };
   }
-  return {
-    pathClass: 'SYS',
-    commonAncestor: null,
-    bridges: 0,
-    reason: `host bridges ${ha.name} and ${hb.name}; NUMA node unknown on a ${nodes}-node platform, assumed different nodes`,
-  };
+  return { cls: 'SYS', common: null, bridges: 0, na: null, nb: null, by: 'unknown' };
+}
+
+/** The class only, on resolved functions (no strings built). @internal */
+export function pathClassFn(topology: Topology, a: PciFunction, b: PciFunction): PathClass {
+  return facts(topology, a, b).cls;
+}
+
+/** {@link pathClass} with its reason, on resolved functions. @internal */
+export function pathClassOfFn(topology: Topology, a: PciFunction, b: PciFunction): PathClassInfo {
+  const f = facts(topology, a, b);
+  const common = f.common ? f.common.bdf : null;
+  const ha = a.hostBridge.name;
+  const hb = b.hostBridge.name;
+  let reason: string;
+  switch (f.cls) {
+    case 'X':
+      reason = 'same function';
+      break;
+    case 'PIX':
+      reason =
+        f.bridges === 0 ? `one is upstream of the other (${common})` : `at most one bridge: common upstream ${common}`;
+      break;
+    case 'PXB':
+      reason = `${f.bridges} bridges below common upstream ${common}`;
+      break;
+    case 'PHB':
+      reason = `through host bridge ${ha} (no common upstream bridge)`;
+      break;
+    default:
+      if (f.by === 'numa')
+        reason =
+          f.cls === 'NODE'
+            ? `host bridges ${ha} and ${hb} in NUMA node ${f.na}`
+            : `NUMA nodes ${f.na} (${ha}) and ${f.nb} (${hb})`;
+      else if (f.by === 'socket')
+        reason =
+          f.cls === 'NODE'
+            ? `host bridges ${ha} and ${hb} on socket ${f.na}`
+            : `sockets ${f.na} (${ha}) and ${f.nb} (${hb})`;
+      else
+        reason = `host bridges ${ha} and ${hb}; NUMA node unknown on a ${topology.platform.numaNodes}-node platform, assumed different nodes`;
+  }
+  return { pathClass: f.cls, commonAncestor: common, bridges: f.bridges, reason };
 }
 
 /**

@@ -383,7 +383,11 @@ interface Draft {
   hb: number;
   parentIdx: number | null;
   physfnIdx: number | null;
-  model: Record<string, unknown>;
+  vendor: number;
+  device: number;
+  classCode: number | null;
+  dmaMask: bigint;
+  busDmaLimit: bigint;
 }
 
 function windowsOf(h: HostBridgeSpec, file: string, i: number): HostBridgeWindow[] {
@@ -411,10 +415,16 @@ function windowsOf(h: HostBridgeSpec, file: string, i: number): HostBridgeWindow
   return out;
 }
 
-function barsOf(f: FunctionSpec, i: number, file: string, windows: readonly HostBridgeWindow[]): (PciBar | null)[] {
-  const res: (PciBar | null)[] = [null, null, null, null, null, null];
-  if (f.bars === undefined) return res;
+function barsOf(
+  f: FunctionSpec,
+  i: number,
+  file: string,
+  windows: readonly HostBridgeWindow[],
+): (PciBar | null)[] | null {
+  if (f.bars === undefined) return null;
   if (!Array.isArray(f.bars)) throw invalid(file, ['functions', i, 'bars'], 'expected an array of BARs');
+  if (f.bars.length === 0) return null;
+  const res: (PciBar | null)[] = [null, null, null, null, null, null];
   const taken = new Set<number>();
   f.bars.forEach((b: BarSpec, j) => {
     const at = ['functions', i, 'bars', j];
@@ -608,6 +618,14 @@ function optNum(v: unknown, path: SpecPath, file: string, max: number): number |
  *   secondary bus or lies outside the parent's secondary..subordinate range, bad hex, bad BARs.
  */
 export function buildTopology(spec: TopologySpec, file = '<topology>'): Topology {
+  return buildTopologyFrom(spec, file, false);
+}
+
+/**
+ * {@link buildTopology}; with `adopt`, the caller hands over `spec` (a freshly parsed file) and it is frozen in
+ * place instead of copied. @internal
+ */
+export function buildTopologyFrom(spec: TopologySpec, file: string, adopt: boolean): Topology {
   if (!isObj(spec)) throw invalid(file, [], 'expected a topology object');
   if (spec.kind !== 'dmasim-topology')
     throw invalid(file, ['kind'], `expected "dmasim-topology", found ${JSON.stringify(spec.kind)}`);
@@ -618,7 +636,7 @@ export function buildTopology(spec: TopologySpec, file = '<topology>'): Topology
   if (!Array.isArray(spec.functions)) throw invalid(file, ['functions'], 'expected an array of functions');
 
   // Host bridges.
-  const hbSeen = new Map<string, number>();
+  const hbSeen = new Map<number, number>();
   const hbWindows: HostBridgeWindow[][] = [];
   spec.hostBridges.forEach((h, i) => {
     if (!isObj(h)) throw invalid(file, ['hostBridges', i], 'expected { segment, rootBus }');
@@ -634,7 +652,7 @@ export function buildTopology(spec: TopologySpec, file = '<topology>'): Topology
         ['hostBridges', i, 'rootBus'],
         `expected a bus number 0..255, found ${JSON.stringify(h.rootBus)}`,
       );
-    const key = `${h.segment}:${h.rootBus}`;
+    const key = h.segment * 256 + h.rootBus;
     const prev = hbSeen.get(key);
     if (prev !== undefined)
       throw invalid(
@@ -684,7 +702,11 @@ export function buildTopology(spec: TopologySpec, file = '<topology>'): Topology
       hb: f.hostBridge,
       parentIdx: null,
       physfnIdx: null,
-      model: {},
+      vendor: 0,
+      device: 0,
+      classCode: null,
+      dmaMask: 0n,
+      busDmaLimit: 0n,
     });
   });
 
@@ -700,11 +722,16 @@ export function buildTopology(spec: TopologySpec, file = '<topology>'): Topology
         `${d.bdf} is in segment ${d.segment.toString(16).padStart(4, '0')} but host bridge ${d.hb} roots segment ${hb.segment.toString(16).padStart(4, '0')}`,
       );
     }
-    if (parseHexU16(f.vendor) === null)
+    const vendor = parseHexU16(f.vendor);
+    const device = parseHexU16(f.device);
+    if (vendor === null)
       throw invalid(file, at('vendor'), `${d.bdf}: expected a vendor id "0x%04x", found ${JSON.stringify(f.vendor)}`);
-    if (parseHexU16(f.device) === null)
+    if (device === null)
       throw invalid(file, at('device'), `${d.bdf}: expected a device id "0x%04x", found ${JSON.stringify(f.device)}`);
-    if (f.classCode !== undefined && parseHexU24(f.classCode) === null) {
+    d.vendor = vendor;
+    d.device = device;
+    d.classCode = f.classCode === undefined ? null : parseHexU24(f.classCode);
+    if (f.classCode !== undefined && d.classCode === null) {
       throw invalid(
         file,
         at('classCode'),
@@ -847,14 +874,18 @@ export function buildTopology(spec: TopologySpec, file = '<topology>'): Topology
       }
       d.parentIdx = p;
     }
-    if (f.dmaMask !== undefined && parseHexU64(f.dmaMask) === null)
+    const dmaMask = f.dmaMask === undefined ? 0n : parseHexU64(f.dmaMask);
+    const busDmaLimit = f.busDmaLimit === undefined ? 0n : parseHexU64(f.busDmaLimit);
+    if (dmaMask === null)
       throw invalid(file, at('dmaMask'), `${d.bdf}: expected a 64-bit hex mask, found ${JSON.stringify(f.dmaMask)}`);
-    if (f.busDmaLimit !== undefined && parseHexU64(f.busDmaLimit) === null)
+    d.dmaMask = dmaMask;
+    if (busDmaLimit === null)
       throw invalid(
         file,
         at('busDmaLimit'),
         `${d.bdf}: expected a 64-bit hex limit, found ${JSON.stringify(f.busDmaLimit)}`,
       );
+    d.busDmaLimit = busDmaLimit;
     optNum(f.iommuGroup, at('iommuGroup'), file, 0x7fffffff);
     optNum(f.numaNode, at('numaNode'), file, 4095);
     if (f.iommuDomain !== undefined && !DOMAIN_TYPES.includes(f.iommuDomain)) {
@@ -874,10 +905,10 @@ export function buildTopology(spec: TopologySpec, file = '<topology>'): Topology
   }
 
   // Non-VF functions of one bus must agree on the bus's bridge.
-  const busSelf = new Map<string, number | null>();
+  const busSelf = new Map<number, number | null>();
   for (const d of drafts) {
     if (d.physfnIdx !== null) continue;
-    const key = `${d.segment}:${d.bus}`;
+    const key = d.segment * 256 + d.bus;
     if (!busSelf.has(key)) {
       busSelf.set(key, d.parentIdx);
     } else if (busSelf.get(key) !== d.parentIdx) {
@@ -890,11 +921,11 @@ export function buildTopology(spec: TopologySpec, file = '<topology>'): Topology
     }
   }
   // Two bridges may not claim the same secondary bus.
-  const secOwner = new Map<string, number>();
+  const secOwner = new Map<number, number>();
   for (const d of drafts) {
     const sec = d.spec.secondaryBus;
     if (sec === null) continue;
-    const key = `${d.segment}:${sec}`;
+    const key = d.segment * 256 + sec;
     const o = secOwner.get(key);
     if (o !== undefined)
       throw invalid(
@@ -911,169 +942,117 @@ export function buildTopology(spec: TopologySpec, file = '<topology>'): Topology
     secOwner.set(key, d.index);
   }
 
-  // Build the objects. Objects are filled in place and frozen at the end, so references can be cyclic.
-  const fns = drafts.map((d) => d.model) as unknown as PciFunction[];
-  const hostBridges: HostBridge[] = spec.hostBridges.map((h, i) => {
-    const name = `[${h.segment.toString(16).padStart(4, '0')}:${h.rootBus.toString(16).padStart(2, '0')}]`;
-    return {
-      index: i,
-      segment: h.segment,
-      busNumber: h.rootBus,
-      windows: Object.freeze(hbWindows[i] as HostBridgeWindow[]),
-      numaNode: h.numaNode ?? null,
-      socket: h.socket ?? null,
-      firstFunction: null,
-      name,
-    } as unknown as HostBridge;
-  });
-  const busMap = new Map<string, { bus: PciBus; devices: PciFunction[] }>();
-  const getBus = (segment: number, number: number, hbIndex: number): { bus: PciBus; devices: PciFunction[] } => {
-    const key = `${segment}:${number}`;
+  // Build the objects. Each is created once with its final shape, references filled in afterwards, then frozen.
+  const hostBridges: HostBridgeImpl[] = spec.hostBridges.map(
+    (h, i) => new HostBridgeImpl(i, h, hbWindows[i] as HostBridgeWindow[]),
+  );
+  const fns: FnImpl[] = drafts.map((d) => new FnImpl(d, platform));
+  const busMap = new Map<number, BusImpl>();
+  const busKey = (segment: number, number: number) => segment * 256 + number;
+  const getBus = (segment: number, number: number, hbIndex: number): BusImpl => {
+    const key = busKey(segment, number);
     let b = busMap.get(key);
     if (!b) {
-      const devices: PciFunction[] = [];
-      const isRoot = hbSeen.get(key) !== undefined;
+      const isRoot = hbSeen.has(key);
       const selfIdx = isRoot ? null : (secOwner.get(key) ?? null);
-      b = {
-        devices,
-        bus: {
-          segment,
-          number,
-          self: selfIdx === null ? null : (fns[selfIdx] as PciFunction),
-          devices,
-          hostBridge: hostBridges[hbIndex] as HostBridge,
-          isRoot,
-        },
-      };
+      b = new BusImpl(
+        segment,
+        number,
+        selfIdx === null ? null : (fns[selfIdx] as FnImpl),
+        hostBridges[hbIndex] as HostBridgeImpl,
+        isRoot,
+      );
       busMap.set(key, b);
     }
     return b;
   };
-  hostBridges.forEach((hb, i) => {
-    const rb = getBus(hb.segment, hb.busNumber, i);
-    (hb as { bus: PciBus }).bus = rb.bus;
-  });
+  for (const hb of hostBridges) hb.bus = getBus(hb.segment, hb.busNumber, hb.index);
   for (const d of drafts) {
     const b = getBus(d.segment, d.bus, d.hb);
-    if (b.bus.hostBridge.index !== d.hb) {
+    if (b.hostBridge.index !== d.hb) {
       throw invalid(
         file,
         ['functions', d.index, 'hostBridge'],
-        `${d.bdf}: bus ${d.bus.toString(16)} belongs to host bridge ${b.bus.hostBridge.index}, not ${d.hb}`,
+        `${d.bdf}: bus ${d.bus.toString(16)} belongs to host bridge ${b.hostBridge.index}, not ${d.hb}`,
       );
     }
-    b.devices.push(d.model as unknown as PciFunction);
-  }
-  for (const d of drafts) {
-    const f = d.spec;
-    const i = d.index;
-    const windows = hbWindows[d.hb] as HostBridgeWindow[];
-    const resources = barsOf(f, i, file, windows);
-    const m = d.model;
-    const platformDomain = platform.iommu ? platform.iommu.defaultDomain : null;
-    Object.assign(m, {
-      index: i,
-      bdf: d.bdf,
-      segment: d.segment,
-      busNumber: d.bus,
-      slot: d.slot,
-      func: d.func,
-      devfn: d.devfn,
-      devId: (d.bus << 8) | d.devfn,
-      vendor: parseHexU16(f.vendor) as number,
-      device: parseHexU16(f.device) as number,
-      classCode: f.classCode === undefined ? null : parseHexU24(f.classCode),
-      type: f.type,
-      isRootPort: f.type === 'root_port',
-      isBridge: f.secondaryBus !== null,
-      bus: (busMap.get(`${d.segment}:${d.bus}`) as { bus: PciBus }).bus,
-      parent: d.parentIdx === null ? null : fns[d.parentIdx],
-      isVirtfn: d.physfnIdx !== null,
-      physfn: d.physfnIdx === null ? null : fns[d.physfnIdx],
-      hostBridge: hostBridges[d.hb],
-      acsCap: f.acsCap,
-      acsCtrl: f.acsCtrl,
-      secondaryBus: f.secondaryBus,
-      subordinateBus: f.subordinateBus,
-      resources: Object.freeze(resources),
-      bars: Object.freeze(resources.filter((r): r is PciBar => r !== null)),
-      dmaMask: f.dmaMask === undefined ? 0n : (parseHexU64(f.dmaMask) as bigint),
-      busDmaLimit: f.busDmaLimit === undefined ? 0n : (parseHexU64(f.busDmaLimit) as bigint),
-      iommuGroup: f.iommuGroup ?? null,
-      iommuDomain: f.iommuDomain ?? platformDomain,
-      numaNode: f.numaNode ?? null,
-      label: optStr(f, 'label', i, file),
-      name: optStr(f, 'name', i, file),
-      deviceClass: f.deviceClass ?? null,
-      driver: optStr(f, 'driver', i, file),
-      nonMappableBars: optBool(f, 'nonMappableBars', i, file),
-      untrusted: optBool(f, 'untrusted', i, file),
-      upstream: null,
-      chain: [],
-      depth: 0,
-      spec: null,
-    });
-    optStr(f, 'link', i, file);
+    const f = fns[d.index] as FnImpl;
+    f.bus = b;
+    f.hostBridge = hostBridges[d.hb] as HostBridgeImpl;
+    f.parent = d.parentIdx === null ? null : (fns[d.parentIdx] as FnImpl);
+    f.physfn = d.physfnIdx === null ? null : (fns[d.physfnIdx] as FnImpl);
+    b.devices.push(f);
+    const resources = barsOf(d.spec, d.index, file, hbWindows[d.hb] as HostBridgeWindow[]);
+    if (resources) {
+      const present: PciBar[] = [];
+      for (const r of resources) if (r !== null) present.push(r);
+      f.resources = Object.freeze(resources);
+      f.bars = Object.freeze(present);
+    }
+    f.label = optStr(d.spec, 'label', d.index, file);
+    f.name = optStr(d.spec, 'name', d.index, file);
+    f.driver = optStr(d.spec, 'driver', d.index, file);
+    f.nonMappableBars = optBool(d.spec, 'nonMappableBars', d.index, file);
+    f.untrusted = optBool(d.spec, 'untrusted', d.index, file);
+    optStr(d.spec, 'link', d.index, file);
   }
   // pci_upstream_bridge(): for a VF use the PF; on a root bus there is none; otherwise bus->self.
-  for (const d of drafts) {
-    const m = d.model as { upstream: PciFunction | null; bus: PciBus; physfn: PciFunction | null };
-    const base = m.physfn ?? (m as unknown as PciFunction);
-    m.upstream = base.bus.isRoot ? null : base.bus.self;
+  for (const f of fns) {
+    const base = f.physfn ?? f;
     if (!base.bus.isRoot && base.bus.self === null) {
       throw invalid(
         file,
-        ['functions', d.index, 'parent'],
-        `${d.bdf}: bus ${base.busNumber.toString(16)} has no bridge above it`,
+        ['functions', f.index, 'parent'],
+        `${f.bdf}: bus ${base.busNumber.toString(16)} has no bridge above it`,
       );
     }
+    f.upstream = base.bus.isRoot ? null : base.bus.self;
   }
   // Chains, memoised top-down. Bus numbers grow strictly downwards, so there are no cycles.
-  const chains: (PciFunction[] | undefined)[] = new Array(fns.length);
-  const chainOf = (f: PciFunction): PciFunction[] => {
-    const known = chains[f.index];
-    if (known) return known;
-    const path: PciFunction[] = [];
-    let x: PciFunction | null = f;
-    while (x && !chains[x.index]) {
+  const done = new Uint8Array(fns.length);
+  const path: FnImpl[] = [];
+  for (const f of fns) {
+    if (done[f.index]) continue;
+    path.length = 0;
+    let x: FnImpl | null = f;
+    while (x && !done[x.index]) {
       path.push(x);
-      x = x.upstream;
+      x = x.upstream as FnImpl | null;
       if (path.length > 1024)
         throw invalid(file, ['functions', f.index, 'parent'], `${f.bdf}: upstream chain does not end`);
     }
-    let tail: PciFunction[] = x ? (chains[x.index] as PciFunction[]) : [];
+    let tail: readonly PciFunction[] = x ? x.chain : [];
     for (let k = path.length - 1; k >= 0; k--) {
-      const node = path[k] as PciFunction;
-      const c = Object.freeze([node, ...tail]) as PciFunction[];
-      chains[node.index] = c;
-      tail = c;
+      const node = path[k] as FnImpl;
+      const c = [node as PciFunction];
+      for (const t of tail) c.push(t);
+      node.chain = Object.freeze(c);
+      node.depth = c.length - 1;
+      done[node.index] = 1;
+      tail = node.chain;
     }
-    return chains[f.index] as PciFunction[];
-  };
-  const frozenSpec = deepFreezeClone(spec);
-  for (const f of fns) {
-    const c = chainOf(f);
-    Object.assign(f, { chain: c, depth: c.length - 1, spec: frozenSpec.functions[f.index] });
   }
-  const buses = [...busMap.values()].map((b) => b.bus).sort((a, b) => a.segment - b.segment || a.number - b.number);
+  if (spec.assumed !== undefined && !Array.isArray(spec.assumed)) throw invalid(file, ['assumed'], 'expected an array');
+  if (spec.sources !== undefined && !Array.isArray(spec.sources))
+    throw invalid(file, ['sources'], 'expected an array of strings');
+  const frozenSpec = adopt ? freezeSpecInPlace(spec) : freezeSpecCopy(spec);
+  const buses = [...busMap.values()].sort((a, b) => a.segment - b.segment || a.number - b.number);
   for (const b of buses) {
     Object.freeze(b.devices);
     Object.freeze(b);
   }
   for (const hb of hostBridges) {
-    (hb as { firstFunction: PciFunction | null }).firstFunction = hb.bus.devices[0] ?? null;
+    hb.firstFunction = hb.bus.devices[0] ?? null;
     Object.freeze(hb);
   }
   const byBdf = new Map<Bdf, PciFunction>();
   for (const f of fns) {
+    f.spec = frozenSpec.functions[f.index] as FunctionSpec;
     byBdf.set(f.bdf, f);
     Object.freeze(f);
   }
   const busByKey = new Map<string, PciBus>();
   for (const b of buses) busByKey.set(`${b.segment}:${b.number}`, b);
-  if (spec.assumed !== undefined && !Array.isArray(spec.assumed)) throw invalid(file, ['assumed'], 'expected an array');
-  if (spec.sources !== undefined && !Array.isArray(spec.sources))
-    throw invalid(file, ['sources'], 'expected an array of strings');
   return new Topology({
     id: spec.id,
     platform,
@@ -1086,3 +1065,178 @@ export function buildTopology(spec: TopologySpec, file = '<topology>'): Topology
     file,
   });
 }
+
+/** A frozen copy of a spec: one shallow copy per object, nested arrays and objects copied the same way. */
+function freezeSpecCopy(spec: TopologySpec): TopologySpec {
+  const fnCopy = (f: FunctionSpec): FunctionSpec => {
+    const c = { ...f };
+    if (f.bars) c.bars = Object.freeze(f.bars.map((b) => Object.freeze({ ...b }))) as BarSpec[];
+    return Object.freeze(c);
+  };
+  const out: TopologySpec = {
+    ...spec,
+    platform: deepFreezeClone(spec.platform),
+    hostBridges: deepFreezeClone(spec.hostBridges),
+    functions: Object.freeze(spec.functions.map(fnCopy)) as FunctionSpec[],
+  };
+  if (spec.sources) out.sources = deepFreezeClone(spec.sources);
+  if (spec.assumed) out.assumed = deepFreezeClone(spec.assumed);
+  return Object.freeze(out);
+}
+
+/** Freezes a spec the builder owns (every object and array in it). */
+function freezeSpecInPlace(spec: TopologySpec): TopologySpec {
+  for (const f of spec.functions) {
+    if (f.bars) {
+      for (const b of f.bars) Object.freeze(b);
+      Object.freeze(f.bars);
+    }
+    Object.freeze(f);
+  }
+  Object.freeze(spec.functions);
+  deepFreezeInPlace(spec.platform);
+  deepFreezeInPlace(spec.hostBridges);
+  if (spec.sources) deepFreezeInPlace(spec.sources);
+  if (spec.assumed) deepFreezeInPlace(spec.assumed);
+  return Object.freeze(spec);
+}
+
+function deepFreezeInPlace(v: unknown): void {
+  if (v !== null && typeof v === 'object') {
+    for (const x of Object.values(v)) deepFreezeInPlace(x);
+    Object.freeze(v);
+  }
+}
+
+/** A host bridge under construction (see {@link HostBridge}). */
+class HostBridgeImpl implements HostBridge {
+  readonly index: number;
+  readonly segment: number;
+  readonly busNumber: number;
+  bus: PciBus;
+  readonly windows: readonly HostBridgeWindow[];
+  readonly numaNode: number | null;
+  readonly socket: number | null;
+  firstFunction: PciFunction | null;
+  readonly name: string;
+  constructor(index: number, h: HostBridgeSpec, windows: HostBridgeWindow[]) {
+    this.index = index;
+    this.segment = h.segment;
+    this.busNumber = h.rootBus;
+    this.bus = null as unknown as PciBus;
+    this.windows = Object.freeze(windows);
+    this.numaNode = h.numaNode ?? null;
+    this.socket = h.socket ?? null;
+    this.firstFunction = null;
+    this.name = `[${h.segment.toString(16).padStart(4, '0')}:${h.rootBus.toString(16).padStart(2, '0')}]`;
+  }
+}
+
+/** A bus under construction (see {@link PciBus}). */
+class BusImpl implements PciBus {
+  readonly segment: number;
+  readonly number: number;
+  readonly self: PciFunction | null;
+  readonly devices: PciFunction[];
+  readonly hostBridge: HostBridge;
+  readonly isRoot: boolean;
+  constructor(segment: number, number: number, self: PciFunction | null, hostBridge: HostBridge, isRoot: boolean) {
+    this.segment = segment;
+    this.number = number;
+    this.self = self;
+    this.devices = [];
+    this.hostBridge = hostBridge;
+    this.isRoot = isRoot;
+  }
+}
+
+/** A function under construction (see {@link PciFunction}): one fixed shape, references set by the builder. */
+class FnImpl implements PciFunction {
+  readonly index: number;
+  readonly bdf: Bdf;
+  readonly segment: number;
+  readonly busNumber: number;
+  readonly slot: number;
+  readonly func: number;
+  readonly devfn: number;
+  readonly devId: number;
+  readonly vendor: number;
+  readonly device: number;
+  readonly classCode: number | null;
+  readonly type: PortType;
+  readonly isRootPort: boolean;
+  readonly isBridge: boolean;
+  bus: PciBus;
+  parent: PciFunction | null;
+  readonly isVirtfn: boolean;
+  physfn: PciFunction | null;
+  hostBridge: HostBridge;
+  readonly acsCap: boolean;
+  readonly acsCtrl: number;
+  readonly secondaryBus: number | null;
+  readonly subordinateBus: number | null;
+  bars: readonly PciBar[];
+  resources: readonly (PciBar | null)[];
+  readonly dmaMask: bigint;
+  readonly busDmaLimit: bigint;
+  readonly iommuGroup: number | null;
+  readonly iommuDomain: IommuDomainType | null;
+  readonly numaNode: number | null;
+  label: string | null;
+  name: string | null;
+  readonly deviceClass: DeviceClass | null;
+  driver: string | null;
+  nonMappableBars: boolean;
+  untrusted: boolean;
+  upstream: PciFunction | null;
+  chain: readonly PciFunction[];
+  depth: number;
+  spec: Readonly<FunctionSpec>;
+  constructor(d: Draft, platform: Platform) {
+    const f = d.spec;
+    this.index = d.index;
+    this.bdf = d.bdf;
+    this.segment = d.segment;
+    this.busNumber = d.bus;
+    this.slot = d.slot;
+    this.func = d.func;
+    this.devfn = d.devfn;
+    this.devId = (d.bus << 8) | d.devfn;
+    this.vendor = d.vendor;
+    this.device = d.device;
+    this.classCode = d.classCode;
+    this.type = f.type;
+    this.isRootPort = f.type === 'root_port';
+    this.isBridge = f.secondaryBus !== null;
+    this.bus = null as unknown as PciBus;
+    this.parent = null;
+    this.isVirtfn = d.physfnIdx !== null;
+    this.physfn = null;
+    this.hostBridge = null as unknown as HostBridge;
+    this.acsCap = f.acsCap;
+    this.acsCtrl = f.acsCtrl;
+    this.secondaryBus = f.secondaryBus;
+    this.subordinateBus = f.subordinateBus;
+    this.bars = EMPTY_BARS;
+    this.resources = NO_RESOURCES;
+    this.dmaMask = d.dmaMask;
+    this.busDmaLimit = d.busDmaLimit;
+    this.iommuGroup = f.iommuGroup ?? null;
+    this.iommuDomain = f.iommuDomain ?? (platform.iommu ? platform.iommu.defaultDomain : null);
+    this.numaNode = f.numaNode ?? null;
+    this.label = null;
+    this.name = null;
+    this.deviceClass = f.deviceClass ?? null;
+    this.driver = null;
+    this.nonMappableBars = false;
+    this.untrusted = false;
+    this.upstream = null;
+    this.chain = EMPTY_CHAIN;
+    this.depth = 0;
+    this.spec = f;
+  }
+}
+
+const EMPTY_BARS: readonly PciBar[] = Object.freeze([]);
+const NO_RESOURCES: readonly (PciBar | null)[] = Object.freeze([null, null, null, null, null, null]);
+const EMPTY_CHAIN: readonly PciFunction[] = Object.freeze([]);
