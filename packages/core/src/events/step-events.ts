@@ -43,8 +43,8 @@ const PASS_EXTRAS: Record<string, readonly string[]> = {
 /**
  * The event type and payload of a step record.
  *
- * A payload is a fresh object: the step's fields in the schema's order (the binary codec does not depend
- * on it, but NDJSON output reads better), `kind` dropped, optional fields filled with null.
+ * A payload is a fresh object: the step's fields in the step record's order (decoding gives the schema's
+ * order; consumers must not depend on key order), `kind` dropped, optional fields filled with null.
  */
 export function stepToEvent(step: IommuStep): { type: StepEventType; data: Record<string, unknown> } {
   const { kind, ...rest } = step as IommuStep & Record<string, unknown>;

@@ -1,0 +1,86 @@
+/**
+ * The seeded PRNG of workloads: pure-rand's xoroshiro128+ with its unbiased uniform integers, and only
+ * integer arithmetic on top (no floating-point functions), so a seed gives the same workload on every
+ * machine and Node version.
+ */
+import { uniformInt } from 'pure-rand/distribution/uniformInt';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+
+/** A seeded source of random integers. */
+export class Rng {
+  private readonly g: ReturnType<typeof xoroshiro128plus>;
+
+  constructor(seed: number) {
+    this.g = xoroshiro128plus(seed | 0);
+  }
+
+  /** Uniform integer in `[min, max]` (both safe integers). */
+  int(min: number, max: number): number {
+    return max <= min ? min : uniformInt(this.g, min, max);
+  }
+
+  /** True with probability `p` (0..1, resolved to millionths). */
+  chance(p: number): boolean {
+    if (p <= 0) return false;
+    if (p >= 1) return true;
+    return this.int(0, 999_999) < Math.round(p * 1_000_000);
+  }
+
+  /** One element of a non-empty array. */
+  pick<T>(a: readonly T[]): T {
+    return a[this.int(0, a.length - 1)]!;
+  }
+
+  /** Index chosen with probability proportional to `weights` (non-negative, not all 0). */
+  weighted(weights: readonly number[]): number {
+    // Weights are resolved to integers (millionths) so the choice is exact.
+    const w = weights.map((x) => Math.round(x * 1_000_000));
+    const total = w.reduce((a, b) => a + b, 0);
+    let r = this.int(0, total - 1);
+    for (let i = 0; i < w.length; i++) {
+      r -= w[i]!;
+      if (r < 0) return i;
+    }
+    return w.length - 1;
+  }
+}
+
+/** A set with O(1) add, delete and uniform random choice (swap-remove). */
+export class IndexedSet<T> {
+  private readonly items: T[] = [];
+  private readonly index = new Map<T, number>();
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  has(x: T): boolean {
+    return this.index.has(x);
+  }
+
+  add(x: T): void {
+    if (this.index.has(x)) return;
+    this.index.set(x, this.items.length);
+    this.items.push(x);
+  }
+
+  delete(x: T): void {
+    const i = this.index.get(x);
+    if (i === undefined) return;
+    const last = this.items.pop()!;
+    if (i < this.items.length) {
+      this.items[i] = last;
+      this.index.set(last, i);
+    }
+    this.index.delete(x);
+  }
+
+  /** A uniformly chosen element; the set must not be empty. */
+  pick(rng: Rng): T {
+    return this.items[rng.int(0, this.items.length - 1)]!;
+  }
+
+  values(): readonly T[] {
+    return this.items;
+  }
+}

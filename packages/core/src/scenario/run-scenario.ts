@@ -1,0 +1,91 @@
+/**
+ * `runScenario`: one scenario, start to end, synchronously and purely: build the machine, drive the
+ * workload (generated from the seed, or re-driven from a recorded trace), collect the summary, and, when
+ * asked, hand the events over as encoded frames.
+ */
+import type { SimEvent } from '../events/event-schema.ts';
+import { FrameEncoder, type FrameMeta } from '../events/frame-codec.ts';
+import { Simulator } from '../sim/simulator.ts';
+import { unresolved, validateScenario } from './parse-scenario.ts';
+import { Rng } from './rng.ts';
+import { defaultScenarioId, scenarioToSimConfig } from './scenario-config.ts';
+import type { ScenarioSpec } from './scenario-spec.ts';
+import { RunStats, type ScenarioSummary } from './summary.ts';
+import { runTraceOps } from './trace-ops.ts';
+import { WorkloadDriver, workloadPlan } from './workload.ts';
+
+/** Options of {@link runScenario}. */
+export interface RunOptions {
+  /** Scenario id in events and the summary. @defaultValue `scn-<hash of the spec>` */
+  scenarioId?: string;
+  /** Attempt number (a retried scenario writes attempt 1, 2, ...). @defaultValue 0 */
+  attempt?: number;
+  /** Receives the events as encoded frames; when omitted, events are not encoded. */
+  onFrame?: (frame: Uint8Array, meta: FrameMeta) => void;
+  /** Events per frame. @defaultValue 1000 */
+  frameEvents?: number;
+  /** Receives every event object (tests, the CLI's NDJSON output). */
+  onEvent?: (e: SimEvent) => void;
+  /** Validate the spec first (skip for specs validated already, e.g. by a sweep). @defaultValue true */
+  validate?: boolean;
+  /** Called after every operation with the simulator (progress bars, per-step checks in tests). */
+  afterOperation?: (sim: Simulator) => void;
+}
+
+/** Default events per frame. */
+export const DEFAULT_FRAME_EVENTS = 1000;
+
+/**
+ * Runs one scenario to its end and returns its summary. Deterministic: the same spec and options give
+ * the same events, frames and summary on every machine.
+ * @throws DmasimError SCENARIO_INVALID (also for file references left unresolved), TOPOLOGY_INVALID,
+ *   DEVICE_NOT_FOUND.
+ */
+export function runScenario(spec: ScenarioSpec, opts: RunOptions = {}): ScenarioSummary {
+  const s = opts.validate === false ? spec : validateScenario(spec);
+  const trace = s.workload?.trace;
+  if (trace && 'file' in trace) unresolved('workload.trace', trace.file);
+  const scenarioId = opts.scenarioId ?? defaultScenarioId(s);
+  const attempt = opts.attempt ?? 0;
+  const config = scenarioToSimConfig(s);
+
+  let encoder: FrameEncoder | null = null;
+  let frameIndex = 0;
+  const frameEvents = opts.frameEvents ?? DEFAULT_FRAME_EVENTS;
+  const onFrame = opts.onFrame;
+  const flush = () => {
+    if (!encoder || !onFrame || encoder.size === 0) return;
+    const frame = encoder.finish({ scenarioId, attempt, frameIndex });
+    onFrame(frame, encoder.lastMeta!);
+    frameIndex++;
+  };
+  let onEvent = opts.onEvent;
+  if (onFrame) {
+    const enc = new FrameEncoder();
+    encoder = enc;
+    const user = opts.onEvent;
+    onEvent = (e) => {
+      user?.(e);
+      enc.push(e);
+      if (enc.size >= frameEvents) flush();
+    };
+  }
+  const sim = new Simulator(config, { scenarioId, ...(onEvent ? { onEvent } : {}) });
+  const stats = new RunStats(sim);
+  const after = () => {
+    stats.sample();
+    opts.afterOperation?.(sim);
+  };
+  let traceSkipped: number | undefined;
+  if (trace && 'ops' in trace) {
+    traceSkipped = runTraceOps(sim, trace.ops, trace.deviceMap, after);
+  } else {
+    const driver = new WorkloadDriver(sim, workloadPlan(s), new Rng(s.seed));
+    driver.onOperation = after;
+    driver.run();
+  }
+  const hash = sim.end();
+  flush();
+  const summary = stats.summary(scenarioId, attempt, s.seed, hash);
+  return traceSkipped === undefined ? summary : { ...summary, traceSkipped };
+}
