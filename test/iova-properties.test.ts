@@ -29,7 +29,8 @@ type Op =
   | { k: 'freeFast'; pick: number; cpu: number }
   | { k: 'reserve'; offset: number; len: number }
   | { k: 'freePfn'; offset: number }
-  | { k: 'advance'; ms: number };
+  | { k: 'advance'; ms: number }
+  | { k: 'churn'; n: number; size: number; cpu: number; freeCpu: number };
 
 interface Config {
   window: number;
@@ -82,6 +83,17 @@ const configArb: fc.Arbitrary<Config> = fc
           {
             weight: 1,
             arbitrary: fc.record({ k: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 250 }) }),
+          },
+          {
+            // Enough fast allocations and frees of one size to fill magazines, swap them and push to the depot.
+            weight: 1,
+            arbitrary: fc.record({
+              k: fc.constant('churn' as const),
+              n: fc.constantFrom(40, 130, 256, 300),
+              size: fc.constantFrom(1, 2),
+              cpu: fc.nat(cpus - 1),
+              freeCpu: fc.nat(cpus - 1),
+            }),
           },
         ),
         { maxLength: 80, size: 'max' },
@@ -166,6 +178,17 @@ function run(
         now += op.ms * 1_000_000;
         d.advanceTo(now);
         break;
+      case 'churn': {
+        const limit = w.limits.at(-1)!;
+        const got: number[] = [];
+        for (let i = 0; i < op.n; i++) {
+          const pfn = d.allocIovaFastN(op.size, limit, i % 2 === 0, op.cpu);
+          if (pfn === 0) break;
+          got.push(pfn);
+        }
+        for (const pfn of got) d.freeIovaFastN(pfn, op.size, op.freeCpu);
+        break;
+      }
     }
     check?.(d, op, result);
   }
