@@ -378,7 +378,7 @@ export class JetStreamEventLog implements EventLog, EventLogReader {
     const stream = `KV_${this.bucketName}`;
     const filter = `$KV.${this.bucketName}.${subjectToken(sweepId)}.sc.>`;
     const out = new Map<string, ScenarioEventsRecord>();
-    for await (const m of this.ordered(stream, filter, DeliverPolicy.LastPerSubject)) {
+    for await (const m of this.ordered(stream, filter, DeliverPolicy.All)) {
       const op = m.headers?.get('KV-Operation');
       const token = m.subject.slice(filter.length - 1);
       if (op === 'DEL' || op === 'PURGE') {
