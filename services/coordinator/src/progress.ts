@@ -84,7 +84,7 @@ export function progressDisplay(
       }
     },
     stop() {
-      if (last && last !== lastPrinted) stream.write(`${progressLine(last)}\n`);
+      if (last && last.doneScenarios !== lastPrinted?.doneScenarios) stream.write(`${progressLine(last)}\n`);
     },
   };
 }

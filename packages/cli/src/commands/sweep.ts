@@ -1,8 +1,185 @@
-import { planned } from './planned.ts';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  BullmqQueue,
+  type JobQueue,
+  MemoryQueue,
+  MemoryResultStore,
+  RedisResultStore,
+  type ResultStore,
+} from '@dmasim/adapters';
+import { cancelSweep, describeFailure, progressDisplay, resolveSweepFiles, runSweep } from '@dmasim/coordinator';
+import {
+  aggregateSweep,
+  DmasimError,
+  ErrorCode,
+  parseSweepFile,
+  renderReportMarkdown,
+  Sweep,
+  validateScenario,
+} from '@dmasim/core';
+import { ScenarioPool, ShardExecutor } from '@dmasim/worker';
+import { type Command, Option } from 'commander';
+import { ExitCode } from '../exit.ts';
+import { intOption } from '../options.ts';
+import { fileReaders } from '../readers.ts';
+import type { CliCommand } from './registry.ts';
 
-/** `dmasim sweep`: run a sweep of scenarios (embedded, or distributed with --redis) and write reports. */
-export const sweepCommand = planned(
-  'sweep',
-  'run a sweep of scenarios (embedded, or distributed with --redis) and write reports',
-  6,
-);
+interface SweepOpts {
+  redis?: string;
+  out?: string;
+  threads: number;
+  shardSize?: number;
+  maxInFlight: number;
+  progress: boolean;
+  cancel?: boolean;
+  json?: boolean;
+}
+
+/** Reads, resolves and validates a sweep file; nothing is enqueued when this throws. */
+export function loadSweep(file: string, shardSize?: number): { sweep: Sweep; specJson: string } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new DmasimError(
+      ErrorCode.SWEEP_SPEC_INVALID,
+      `${file}: cannot read the sweep file (${(e as Error).message})`,
+    );
+  }
+  const parsed = parseSweepFile(text, file);
+  const resolved = resolveSweepFiles(parsed.spec, file, fileReaders);
+  const spec = shardSize ? { ...resolved, shardSize } : resolved;
+  const sweep = new Sweep(spec, file);
+  // Every axis value, at least once: a bad value fails here, before anything is enqueued.
+  for (const p of sweep.representatives()) {
+    const where = sweep.axes.map((a, i) => `${a.name}=${JSON.stringify(p.values[i])}`.slice(0, 80)).join(', ');
+    try {
+      validateScenario(p.scenario, file);
+    } catch (e) {
+      throw new DmasimError(ErrorCode.SWEEP_SPEC_INVALID, `${(e as Error).message}${where ? ` (at ${where})` : ''}`);
+    }
+  }
+  return { sweep, specJson: JSON.stringify(spec) };
+}
+
+async function sweepAction(file: string, o: SweepOpts): Promise<void> {
+  const { sweep, specJson } = loadSweep(file, o.shardSize);
+  const out = resolve(o.out ?? sweep.id);
+  let queue: JobQueue;
+  let store: ResultStore;
+  let pool: ScenarioPool | undefined;
+  let local: MemoryQueue | undefined;
+  if (o.redis) {
+    queue = new BullmqQueue({ url: o.redis });
+    store = new RedisResultStore({ url: o.redis });
+  } else {
+    mkdirSync(out, { recursive: true });
+    store = new MemoryResultStore({ dir: out });
+    local = new MemoryQueue();
+    queue = local;
+    pool = new ScenarioPool({ threads: o.threads });
+    const executor = new ShardExecutor({ pool, store, workerName: 'embedded' });
+    local.start(executor.handle, { concurrency: Math.max(1, Math.min(o.threads, 4)) });
+  }
+  const ctl = new AbortController();
+  const onSignal = (): void => ctl.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const display = progressDisplay({ quiet: !o.progress });
+  try {
+    if (o.cancel) {
+      await cancelSweep(sweep, queue, store);
+      process.stderr.write(`sweep ${sweep.id}: cancelled\n`);
+      return;
+    }
+    process.stderr.write(
+      `sweep ${sweep.id}: ${sweep.size} scenarios in ${sweep.shardCount} shards of ${sweep.shardSize}, ` +
+        `${o.redis ? `distributed via ${o.redis}` : `embedded, ${o.threads} threads`}\n`,
+    );
+    const outcome = await runSweep(sweep, specJson, {
+      queue,
+      store,
+      maxInFlight: o.maxInFlight,
+      onProgress: (p) => display.update(p),
+      signal: ctl.signal,
+    });
+    display.stop();
+    if (outcome.state === 'interrupted') {
+      process.stderr.write(`sweep ${sweep.id}: interrupted; run the same command again to resume\n`);
+      process.exitCode = 130;
+      return;
+    }
+    if (outcome.state === 'cancelled') {
+      process.stderr.write(`sweep ${sweep.id}: cancelled\n`);
+      process.exitCode = ExitCode.FAILED;
+      return;
+    }
+    if (outcome.state === 'failed') {
+      for (const f of outcome.failures) process.stderr.write(`sweep ${sweep.id}: ${describeFailure(f)}\n`);
+      process.exitCode = ExitCode.INPUT;
+      return;
+    }
+    const report = await aggregateSweep(sweep, store.readShards(sweep.id), {
+      mode: o.redis ? 'distributed' : 'embedded',
+      durationMs: Math.round(outcome.durationMs),
+    });
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
+    writeFileSync(join(out, 'report.md'), renderReportMarkdown(report));
+    if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else process.stdout.write(`wrote ${join(out, 'report.md')} and ${join(out, 'report.json')}\n`);
+  } finally {
+    display.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await local?.close(0);
+    await pool?.close();
+    await queue.close();
+    await store.close();
+  }
+}
+
+/** `dmasim sweep FILE`: runs a sweep embedded, or distributed with `--redis`, and writes the reports. */
+export const sweepCommand: CliCommand = {
+  name: 'sweep',
+  summary: 'run a sweep of scenarios (embedded, or distributed with --redis) and write reports',
+  register(program: Command) {
+    program
+      .command('sweep')
+      .summary(this.summary)
+      .description(
+        'Runs every scenario of a sweep file and writes report.json and report.md to --out.\n' +
+          'Without --redis everything runs in this process (a thread pool, no servers); with --redis the\n' +
+          'shards go to BullMQ and `dmasim worker --redis URL` nodes run them. Running the same command again\n' +
+          'resumes an interrupted sweep; --cancel cancels it.',
+      )
+      .argument('<file>', 'sweep file (YAML or JSON)')
+      .addOption(new Option('--redis <url>', 'distributed mode: Redis URL (redis://host:port)').env('DMASIM_REDIS_URL'))
+      .option('--out <dir>', 'where results and reports go (default: ./<sweep id>)')
+      .addOption(
+        new Option('--threads <n>', 'embedded mode: thread-pool size')
+          .argParser(intOption('--threads', 1))
+          .default(availableParallelism(), 'cores'),
+      )
+      .addOption(
+        new Option('--shard-size <n>', 'scenarios per shard job (overrides the file)').argParser(
+          intOption('--shard-size', 1),
+        ),
+      )
+      .addOption(
+        new Option('--max-in-flight <n>', 'shard jobs queued or running at once')
+          .argParser(intOption('--max-in-flight', 1))
+          .default(64),
+      )
+      .option('--no-progress', 'no progress bar or progress lines')
+      .option('--cancel', 'cancel the sweep (with --redis: removes its queued shards)')
+      .option('--json', 'also print report.json to stdout')
+      .action(async (file: string, o: SweepOpts) => {
+        if (o.redis && !/^rediss?:\/\//.test(o.redis))
+          throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `--redis: expected redis://host:port, got "${o.redis}"`);
+        await sweepAction(file, o);
+      });
+  },
+};

@@ -1,5 +1,17 @@
-/** Public API of the sweep area of @dmasim/core: sweep files, lazy expansion, stable ids, shards. */
+/** Public API of the sweep area of @dmasim/core: sweep files, lazy expansion, stable ids, shards, reports. */
+export {
+  aggregateSweep,
+  type Examples,
+  type GroupReport,
+  type ScenarioRecordLike,
+  type ShardResultLike,
+  type StatOut,
+  type SweepReport,
+} from './aggregate.ts';
 export { getPath, type PathStep, parsePath, setPath } from './json-path.ts';
+/** The JSON Schema of report.json. */
+export { default as REPORT_SCHEMA } from './report.schema.json' with { type: 'json' };
+export { humanBytes, humanNs, renderReportMarkdown } from './report-md.ts';
 export {
   DEFAULT_SHARD_SIZE,
   parseSweepFile,

@@ -1,0 +1,60 @@
+/**
+ * The code that runs inside a piscina worker thread: computes a range of a sweep's scenarios from their
+ * indexes and runs each through the core scenario runner. The sweep spec is parsed once per thread and
+ * cached by key. Simulation never runs on a worker node's main thread, so BullMQ's lock renewal and
+ * Redis I/O are never starved.
+ */
+
+import type { ScenarioRecord } from '@dmasim/adapters';
+import { runScenario, Sweep, type SweepSpec, toPlainError, validateScenario } from '@dmasim/core';
+
+/** One pool task: scenarios `[start, end)` of a sweep. */
+export interface PoolTask {
+  /** Cache key of the sweep spec (sweep id + hash of its JSON). */
+  readonly sweepKey: string;
+  /** The resolved sweep spec as JSON text. */
+  readonly sweepJson: string;
+  readonly start: number;
+  readonly end: number;
+  /** Attempt of the shard job (recorded in event frames). */
+  readonly attempt: number;
+}
+
+/** What a task returns to the worker's main thread. */
+export interface PoolTaskResult {
+  readonly records: ScenarioRecord[];
+  /** Time spent simulating in the thread, ms. */
+  readonly busyMs: number;
+}
+
+const sweeps = new Map<string, Sweep>();
+
+function sweepFor(task: PoolTask): Sweep {
+  let s = sweeps.get(task.sweepKey);
+  if (!s) {
+    s = new Sweep(JSON.parse(task.sweepJson) as SweepSpec);
+    if (sweeps.size > 8) sweeps.clear();
+    sweeps.set(task.sweepKey, s);
+  }
+  return s;
+}
+
+/** Runs a task; per-scenario input errors are recorded in that scenario's record, not thrown. */
+export default function runPoolTask(task: PoolTask): PoolTaskResult {
+  const t0 = performance.now();
+  const sweep = sweepFor(task);
+  const records: ScenarioRecord[] = [];
+  for (let i = task.start; i < task.end; i++) {
+    const p = sweep.scenarioAt(i);
+    try {
+      const spec = validateScenario(p.scenario, `${sweep.id}#${i}`);
+      const summary = runScenario(spec, { scenarioId: p.id, attempt: task.attempt });
+      records.push({ index: i, id: p.id, seed: p.seed, group: p.group, summary });
+    } catch (e) {
+      const err = toPlainError(e);
+      if (err.code === 'INTERNAL') throw e; // a bug: fail the shard so it is retried and reported
+      records.push({ index: i, id: p.id, seed: p.seed, group: p.group, error: err });
+    }
+  }
+  return { records, busyMs: performance.now() - t0 };
+}
