@@ -37,6 +37,7 @@ export {
   SIM_OP,
   type SimEvent,
 } from './event-schema.ts';
+export { describeMapTypeDecision, formatEventLine } from './event-text.ts';
 export { describeKind, type FieldKind, type Fields } from './field-kinds.ts';
 export {
   CODEC_VERSION,

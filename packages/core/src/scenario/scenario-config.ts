@@ -97,6 +97,13 @@ export function scenarioToSimConfig(spec: ScenarioSpec, file = '<scenario>'): Si
   };
   const allCpus = Array.from({ length: cpus }, (_, i) => i);
   const groups = new Map<number, { mode: string; field: string }>();
+  // Importers without a known IOMMU group get their own, numbered after every group that is named.
+  let freshGroup = 0;
+  for (const imp of spec.importers) {
+    const fn = topology.find(imp.device) ?? topology.functions.find((f) => f.label === imp.device);
+    const g = imp.group ?? fn?.iommuGroup;
+    if (g !== undefined && g !== null && g >= freshGroup) freshGroup = g + 1;
+  }
   const importers: SimImporterConfig[] = spec.importers.map((imp, i) => {
     const field = `importers[${i}]`;
     const fn = resolve(topology, imp.device, `${field}.device`, file);
@@ -109,7 +116,7 @@ export function scenarioToSimConfig(spec: ScenarioSpec, file = '<scenario>'): Si
     }
     const io = { ...spec.iommu, ...imp.iommu };
     const mode = io.mode ?? defaultIommuMode(topology, fn.bdf);
-    const group = imp.group ?? fn.iommuGroup ?? 1_000_000 + i;
+    const group = imp.group ?? fn.iommuGroup ?? freshGroup++;
     const g = groups.get(group);
     if (g && g.mode !== mode) {
       throw invalid(
@@ -124,9 +131,7 @@ export function scenarioToSimConfig(spec: ScenarioSpec, file = '<scenario>'): Si
       if (c >= cpus) throw invalid(`${field}.cpus`, `CPU ${c} does not exist (the kernel has ${cpus})`, file);
     const apertureBits = io.apertureBits;
     const apertureEnd =
-      apertureBits !== undefined
-        ? dmaBitMask(apertureBits)
-        : (topology.platform.iommu?.apertureEnd ?? dmaBitMask(topology.platform.iommu?.vendor === 'amd' ? 64 : 48));
+      apertureBits !== undefined ? dmaBitMask(apertureBits) : (topology.platform.iommu?.apertureEnd ?? dmaBitMask(48));
     const topoMask = fn.dmaMask;
     return {
       device: fn.bdf,

@@ -21,7 +21,10 @@ export interface ScenarioIommu {
   mode?: ScenarioIommuMode;
   /** `iommu.forcedac=1`: no 32-bit-first IOVA policy (kernel-model.md 4.2). */
   forcedac?: boolean;
-  /** Domain aperture end as a bit count (48 for 4-level VT-d, 57 for 5-level, 64 for AMD v1). */
+  /**
+   * Domain aperture end as a bit count: 48 for 4-level VT-d and AMD-Vi in current kernels, 57 for 5-level,
+   * 64 for AMD v1 in 6.5-6.12-era kernels (kernel-model.md 1.6). Default: the topology's IOMMU facts, else 48.
+   */
   apertureBits?: number;
   /** Reserve the x86 MSI window and the host bridge's memory windows at domain init (kernel-model.md 4.1). */
   reservations?: 'x86' | 'windows' | 'none';

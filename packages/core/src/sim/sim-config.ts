@@ -93,9 +93,16 @@ export function defaultKernelConfig(topology: Topology): SimKernelConfig {
   };
 }
 
-/** The IOMMU driver's collision behaviour by vendor (kernel-model.md 7.5-1). */
+/**
+ * The IOMMU driver's collision behaviour by vendor (kernel-model.md 7.5-1): AMD-Vi v1 page tables
+ * overwrite, legacy Intel VT-d keeps the old PTE, the generic page-table code refuses. Without IOMMU facts
+ * in the topology the vendor is taken from the CPU (an AMD or Hygon CPU comes with AMD-Vi, an Intel one
+ * with VT-d; inferred).
+ */
 export function defaultLinkCollision(topology: Topology): 'fail' | 'overwrite' | 'keep' {
-  const v = topology.platform.iommu?.vendor;
+  const cpu = topology.platform.cpu.vendor;
+  const v =
+    topology.platform.iommu?.vendor ?? (cpu === 'amd' || cpu === 'hygon' ? 'amd' : cpu === 'intel' ? 'intel' : 'other');
   return v === 'amd' ? 'overwrite' : v === 'intel' ? 'keep' : 'fail';
 }
 
