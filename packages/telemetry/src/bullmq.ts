@@ -1,14 +1,15 @@
 /**
  * BullMQ's own telemetry hook (the `telemetry` option of `Queue` and `Worker`), through `bullmq-otel`.
  *
- * What it gives: PRODUCER spans `add`/`addBulk <queue>`, a CONSUMER span `process <queue>` per job parented
- * by the context BullMQ stores in `job.opts.telemetry.metadata`, INTERNAL spans for `getNextJob`, stalled
- * checks, `close` ..., and, with `enableMetrics`, counters and a duration histogram per queue
+ * What it gives (checked by test/telemetry-bullmq.test.ts): PRODUCER spans `add`/`addBulk <queue>`, a
+ * CONSUMER span `process <queue>` per job parented (not linked) by the context BullMQ stores in
+ * `job.opts.telemetry.metadata`, INTERNAL spans `complete`, `close`, `startStalledCheckTimer` and
+ * `moveStalledJobsToWait <queue>`, and, with `enableMetrics`, counters and a duration histogram per queue
  * (`bullmq.jobs.completed`, `bullmq.jobs.failed`, `bullmq.job.duration`, ...).
  *
  * What dmasim uses: the metrics. Its spans are left off by default: their names (`addBulk dmasim-shards`)
- * and `bullmq.*` attributes are not the messaging conventions, the per-poll `getNextJob` spans make a new
- * trace per blocking fetch on every idle worker, and a second `process dmasim-shards` span would sit beside
+ * and `bullmq.*` attributes are not the messaging conventions, the stalled-job checker starts a new trace
+ * every stalled interval on every worker, idle or not, and a second `process dmasim-shards` span would sit beside
  * dmasim's own (spans.ts), which carries the shard, sweep and link. `spans: true` turns them on (debugging
  * BullMQ itself).
  */
