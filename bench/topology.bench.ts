@@ -1,0 +1,121 @@
+/**
+ * PCI topology and P2PDMA decision costs (issue 4): generating, formatting and parsing a 10,000-device
+ * topology (JSON and YAML), the all-pairs matrix among 256 of its devices, the target figure "parse + all pairs
+ * well under a second on one core", one full verbose decision, and the replay of the public p2p vectors.
+ * Figures are the median of several runs (the minimum is in `extra`), since shared machines are noisy.
+ *
+ * Run: npm run bench -- topology
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import {
+  buildTopology,
+  calcMapTypeAndDist,
+  checkP2pVectorFile,
+  formatTopology,
+  type GenerateParams,
+  generateTopology,
+  loadTopologyFile,
+  pairMatrix,
+  referenceT1Spec,
+  T1,
+} from '@dmasim/core';
+import { type Benchmark, result } from './harness.ts';
+
+/**
+ * 10,000 endpoint devices (GPUs, dual-function NICs, NVMe, accelerators): 8 sockets x 8 root complexes x 8 root
+ * ports x one switch of 20 ports, about 23,600 PCI functions in 63 segments.
+ */
+export const BIG_PARAMS: GenerateParams = {
+  seed: 1,
+  sockets: 8,
+  hostBridgesPerSocket: 8,
+  rootPortsPerHostBridge: 8,
+  switchDepth: 1,
+  switchFanout: 20,
+  devices: 10_000,
+  bar32: false,
+  barSizes: { gpu: '1G', accel: '1G' },
+};
+
+function timeRuns<T>(runs: number, f: () => T): { median: number; min: number; last: T } {
+  const ms: number[] = [];
+  let last: T | undefined;
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    last = f();
+    ms.push(performance.now() - t0);
+  }
+  ms.sort((a, b) => a - b);
+  return { median: ms[Math.floor(ms.length / 2)] as number, min: ms[0] as number, last: last as T };
+}
+
+/** 256 devices spread over the machine: every 37th GPU or NIC function. */
+function pick256(bdfs: readonly { bdf: string; deviceClass: string | null }[]): string[] {
+  return bdfs
+    .filter((f) => f.deviceClass === 'gpu' || f.deviceClass === 'nic')
+    .filter((_, i) => i % 37 === 0)
+    .slice(0, 256)
+    .map((f) => f.bdf);
+}
+
+export const benchmarks: Benchmark[] = [
+  {
+    name: 'topology',
+    async run() {
+      const gen = timeRuns(3, () => generateTopology(BIG_PARAMS));
+      const spec = gen.last;
+      const endpoints = spec.functions.filter(
+        (f) => f.type === 'endpoint' && f.physfn === null && f.bdf.endsWith('.0'),
+      ).length;
+      const shape = { functions: spec.functions.length, hostBridges: spec.hostBridges.length, devices: endpoints };
+      const json = formatTopology(spec, 'json');
+      const yaml = formatTopology(spec, 'yaml');
+      const fmt = timeRuns(3, () => formatTopology(spec, 'json'));
+      const parseJson = timeRuns(7, () => loadTopologyFile(json, 'big.json'));
+      const parseYaml = timeRuns(1, () => loadTopologyFile(yaml, 'big.yaml'));
+      const topology = parseJson.last.topology;
+      const devices = pick256(topology.functions);
+      const pairs = timeRuns(7, () => pairMatrix(topology, devices));
+      const both = timeRuns(7, () => {
+        const t = loadTopologyFile(json, 'big.json').topology;
+        return pairMatrix(t, pick256(t.functions)).length;
+      });
+      const t1 = buildTopology(referenceT1Spec({ acsCtrl: { [T1.DSP_B]: 0x04 }, hb0Id: '1af4:1234' }));
+      const n = 20_000;
+      const one = timeRuns(3, () => {
+        for (let i = 0; i < n; i++) calcMapTypeAndDist(t1, T1.A, T1.B, true);
+      });
+      const dir = new URL('../../shared/vectors/p2p/', import.meta.url);
+      let vectorText: { text: string; file: string }[] = [];
+      try {
+        vectorText = readdirSync(dir)
+          .filter((f) => f.endsWith('.ndjson'))
+          .map((f) => ({ file: f, text: readFileSync(new URL(f, dir), 'utf8') }));
+      } catch {
+        vectorText = [];
+      }
+      const vectors = timeRuns(5, () => vectorText.reduce((k, v) => k + checkP2pVectorFile(v.text, v.file).passed, 0));
+      const out = [
+        result('topology.generate.10k-devices', 'ms', gen.median, null, { ...shape, minMs: gen.min }),
+        result('topology.format.10k-devices.json', 'ms', fmt.median, null, { bytes: json.length, minMs: fmt.min }),
+        result('topology.parse.10k-devices.json', 'ms', parseJson.median, null, {
+          bytes: json.length,
+          minMs: parseJson.min,
+          ...shape,
+        }),
+        result('topology.parse.10k-devices.yaml', 'ms', parseYaml.median, parseJson.median, { bytes: yaml.length }),
+        result('p2p.pairMatrix.256-devices', 'ms', pairs.median, null, { pairs: pairs.last.length, minMs: pairs.min }),
+        result('p2p.parse+pairMatrix.10k-devices.256', 'ms', both.median, 1000, {
+          pairs: both.last,
+          minMs: both.min,
+          target: 'well under 1000 ms on one core (baseline = the 1 s target)',
+          met: both.median < 1000,
+        }),
+        result('p2p.calcMapTypeAndDist.verbose-8b', 'us/decision', (one.median * 1000) / n, null, { decisions: n }),
+        result('p2p.vectors.check-all', 'ms', vectors.median, null, { files: vectorText.length, pairs: vectors.last }),
+      ];
+      return out;
+    },
+  },
+];
