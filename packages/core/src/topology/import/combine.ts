@@ -20,6 +20,7 @@
 import { DmasimError, ErrorCode } from '../../errors.ts';
 import type {
   AssumedDefault,
+  BarSpec,
   Bdf,
   DeviceClass,
   FunctionSpec,
@@ -36,6 +37,7 @@ import type {
   LabelBinding,
   NvidiaSmiTopo,
   ObservedFunction,
+  SourcePos,
 } from './import-types.ts';
 import { classFromName, deviceClassFromName, deviceClassOf } from './pci-ids.ts';
 import { hex } from './text.ts';
@@ -88,6 +90,8 @@ export interface Combined {
   warnings: string[];
   labels: LabelBinding[];
   nvidiaSmi: NvidiaSmiTopo[];
+  /** Where each function was first read, for messages. */
+  origins: Map<Bdf, SourcePos>;
 }
 
 /** Merges fragments into one machine; see the module comment for the order of steps. */
@@ -141,8 +145,16 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
       const rid = ridOf(p) + s.vfOffset + i * s.vfStride;
       if (rid > 0xffff || (s.vfStride === 0 && i > 0)) break;
       const vbdf = bdfFromRid(p.segment, rid);
+      if (vbdf === pf.bdf) continue;
       const vf = funcs.get(vbdf);
       if (vf) {
+        if (vf.isVf && vf.physfn && vf.physfn !== pf.bdf) continue;
+        if ((vf.sriov?.numVfs ?? 0) > 0 || vf.isBridge || vf.secondaryBus !== undefined) {
+          warnings.push(
+            `${pf.where.file}: ${vbdf} is where a VF of ${pf.bdf} would be, but it is a bridge or a PF itself; not taken as a VF`,
+          );
+          continue;
+        }
         if (vf.physfn === undefined || vf.physfn === null) {
           vf.physfn = pf.bdf;
           vf.isVf = true;
@@ -170,11 +182,14 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
     }
   }
   for (const f of funcs.values()) {
-    if (f.physfn && !funcs.has(f.physfn)) {
-      warnings.push(`${f.where.file}: ${f.bdf} names its PF ${f.physfn}, which is not in the data; it is read as a PF`);
+    const pf = f.physfn ? funcs.get(f.physfn) : undefined;
+    if (f.physfn && (!pf || pf.isVf || pf === f || f.secondaryBus !== undefined)) {
+      warnings.push(
+        `${f.where.file}: ${f.bdf} names ${f.physfn} as its PF, which is ${!pf ? 'not in the data' : 'not a PF it can have'}; it is read as a PF`,
+      );
       f.physfn = null;
       f.isVf = false;
-    }
+    } else if (!f.physfn && f.isVf) f.isVf = false;
   }
 
   // 2. Bridges by secondary bus, and parents.
@@ -199,6 +214,33 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
     else bySecondary.set(k, f);
   }
   const noBridgeBuses = new Set<string>();
+  const derivedRoots: string[] = [];
+  /** Places a (non-VF) function by its bus number: below the bridge leading to its bus, or on a root bus. */
+  const placeByBus = (f: Merged): void => {
+    const p = bdfParts(f.bdf);
+    const k = busKey(p.segment, p.bus);
+    const bridge = bySecondary.get(k);
+    if (bridge && bridge.bdf !== f.bdf) {
+      f.up = bridge.bdf;
+      return;
+    }
+    f.up = null;
+    if (roots.has(k)) return;
+    const inside = [...bySecondary.values()].find((b) => {
+      const bp = bdfParts(b.bdf);
+      return bp.segment === p.segment && p.bus > b.secondaryBus! && p.bus <= (b.subordinateBus ?? b.secondaryBus!);
+    });
+    if (inside) {
+      if (!noBridgeBuses.has(k)) {
+        warnings.push(
+          `bus ${busName(p.segment, p.bus)} lies in the bus range of ${inside.bdf} but no bridge in the data leads to it; it is taken as a root bus of its own`,
+        );
+      }
+      noBridgeBuses.add(k);
+      return;
+    }
+    if (!derivedRoots.includes(busName(p.segment, p.bus))) derivedRoots.push(busName(p.segment, p.bus));
+  };
   for (const f of sortedByBdf(funcs)) {
     if (f.isVf) continue;
     const p = bdfParts(f.bdf);
@@ -214,36 +256,36 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
           : `${f.where.file}: the parent ${f.parent} of ${f.bdf} is not in the data; placed by its bus number`,
       );
     }
-    const k = busKey(p.segment, p.bus);
-    const bridge = bySecondary.get(k);
-    if (bridge && bridge.bdf !== f.bdf) {
-      f.up = bridge.bdf;
-      continue;
-    }
-    if (roots.has(k)) {
-      f.up = null;
-      continue;
-    }
-    const inside = [...bySecondary.values()].find((b) => {
-      const bp = bdfParts(b.bdf);
-      return bp.segment === p.segment && p.bus > b.secondaryBus! && p.bus <= (b.subordinateBus ?? b.secondaryBus!);
-    });
-    if (inside) {
-      f.up = null;
-      if (!noBridgeBuses.has(k)) {
-        warnings.push(
-          `bus ${busName(p.segment, p.bus)} lies in the bus range of ${inside.bdf} but no bridge in the data leads to it; it is taken as a root bus of its own`,
-        );
-      }
-      noBridgeBuses.add(k);
-      continue;
-    }
-    f.up = null;
-    if (!noBridgeBuses.has(k))
-      warnings.push(`bus ${busName(p.segment, p.bus)} has no bridge in the data; it is taken as a root bus`);
-    noBridgeBuses.add(k);
+    placeByBus(f);
   }
-  for (const f of funcs.values()) if (f.isVf) f.up = funcs.get(f.physfn!)!.up;
+  if (derivedRoots.length > 0) {
+    warnings.push(
+      `root buses ${derivedRoots.join(', ')}: no input names them and no bridge in the data leads to them, so they are taken as root buses (each its own host bridge)`,
+    );
+  }
+  for (const f of sortedByBdf(funcs)) {
+    if (!f.isVf) continue;
+    const pf = funcs.get(f.physfn!)!;
+    const bus = bdfParts(f.bdf).bus;
+    const par = pf.up ? funcs.get(pf.up) : undefined;
+    const inRange = par
+      ? par.secondaryBus !== undefined && bus >= par.secondaryBus && bus <= (par.subordinateBus ?? par.secondaryBus)
+      : bus >= bdfParts(pf.bdf).bus;
+    if (inRange) {
+      f.up = pf.up;
+      continue;
+    }
+    warnings.push(
+      `${f.where.file}: VF ${f.bdf} of ${pf.bdf} lies outside the bus range of ${pf.up ?? 'its root bus'}; ${f.synthetic ? 'not added' : 'read as a PF'}`,
+    );
+    if (f.synthetic) {
+      funcs.delete(f.bdf);
+      continue;
+    }
+    f.isVf = false;
+    f.physfn = null;
+    placeByBus(f);
+  }
 
   // 3. Host bridges.
   const topOf = (f: Merged): Merged => {
@@ -529,7 +571,7 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
     if (f.secondaryBus !== undefined && f.subordinateBus === undefined) f.subordinateBus = maxBusBelow(f, funcs);
   }
 
-  const functions = sortForEnumeration(funcs).map((f) => toSpec(f));
+  const functions = sortForEnumeration(funcs).map((f) => toSpec(f, warnings));
   const id = opts.id ?? (fragments.find((f) => f.hostname)?.hostname || idHint);
   const spec: TopologySpec = {
     kind: 'dmasim-topology',
@@ -541,7 +583,8 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
     sources: fragments.map((f) => `${f.file} (${f.kind})`),
     assumed,
   };
-  return { spec, assumed, warnings, labels, nvidiaSmi };
+  const origins = new Map([...funcs.values()].map((f) => [f.bdf, f.where]));
+  return { spec, assumed, warnings, labels, nvidiaSmi, origins };
 }
 
 function hex2(n: number): string {
@@ -842,7 +885,7 @@ function bindLabels(
   return out;
 }
 
-function toSpec(f: Merged): FunctionSpec {
+function toSpec(f: Merged, warnings: string[]): FunctionSpec {
   const bridgeRange = f.secondaryBus !== undefined;
   const spec: FunctionSpec = {
     bdf: f.bdf,
@@ -858,7 +901,10 @@ function toSpec(f: Merged): FunctionSpec {
     subordinateBus: bridgeRange ? (f.subordinateBus ?? f.secondaryBus!) : null,
   };
   if (f.classCode !== undefined) spec.classCode = hex(f.classCode, 6);
-  if (f.bars && f.bars.length > 0) spec.bars = f.bars;
+  if (f.bars && f.bars.length > 0) {
+    const bars = saneBars(f, warnings);
+    if (bars.length > 0) spec.bars = bars;
+  }
   if (f.dmaMask !== undefined) spec.dmaMask = f.dmaMask;
   if (f.iommuGroup !== undefined) spec.iommuGroup = f.iommuGroup;
   if (f.numaNode !== undefined) spec.numaNode = f.numaNode;
@@ -868,4 +914,34 @@ function toSpec(f: Merged): FunctionSpec {
   if (f.driver !== undefined) spec.driver = f.driver;
   if (f.link !== undefined) spec.link = f.link;
   return spec;
+}
+
+const U64 = (1n << 64n) - 1n;
+
+/** The BARs the model can hold: one per index, a 64-bit BAR's upper index free, non-zero and inside 2^64. */
+function saneBars(f: Merged, warnings: string[]): BarSpec[] {
+  const taken = new Set<number>();
+  const out: BarSpec[] = [];
+  for (const b of f.bars ?? []) {
+    const start = BigInt(b.cpuStart);
+    const len = BigInt(b.length);
+    const problem =
+      taken.has(b.index) || (b.is64 && taken.has(b.index + 1))
+        ? 'given twice'
+        : b.is64 && b.index === 5
+          ? 'a 64-bit BAR at index 5'
+          : len === 0n || start + len - 1n > U64
+            ? 'an empty or out-of-range region'
+            : b.is64 && !b.memory
+              ? 'a 64-bit I/O BAR'
+              : undefined;
+    if (problem) {
+      warnings.push(`${f.where.file}: ${f.bdf} BAR ${b.index} is ${problem}; dropped`);
+      continue;
+    }
+    taken.add(b.index);
+    if (b.is64) taken.add(b.index + 1);
+    out.push(b);
+  }
+  return out;
 }

@@ -72,7 +72,16 @@ export function parseHwlocXml(text: string, file: string): ImportFragment {
     parseTagValue: false,
     allowBooleanAttributes: true,
   });
-  const doc = parser.parse(text) as XmlNode[];
+  let doc: XmlNode[];
+  try {
+    doc = parser.parse(text) as XmlNode[];
+  } catch (e) {
+    // The validator accepted it but the parser did not (processing instructions, mostly): name the line of the
+    // first one, where such errors come from.
+    const pi = text.indexOf('<?');
+    const line = pi < 0 ? 1 : text.slice(0, pi).split('\n').length;
+    throw topoParseError(file, line, undefined, `not well-formed XML: ${(e as Error).message}`);
+  }
   const top = doc.find((n) => 'topology' in n);
   if (!top) throw topoParseError(file, 1, 1, 'expected an hwloc <topology> root element, found none');
 
@@ -86,7 +95,13 @@ export function parseHwlocXml(text: string, file: string): ImportFragment {
   let cpuModel: string | undefined;
   let platformName: string | undefined;
 
-  const attrsOf = (n: XmlNode): Record<string, string> => (n[':@'] as Record<string, string> | undefined) ?? {};
+  // Attribute values are strings; a bare attribute (allowed by the validator) comes back as `true`: read it as ''.
+  const attrsOf = (n: XmlNode): Record<string, string> => {
+    const raw = (n[':@'] as Record<string, unknown> | undefined) ?? {};
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(raw)) out[k] = typeof v === 'string' ? v : '';
+    return out;
+  };
   const childrenOf = (n: XmlNode, tag: string): XmlNode[] => (n[tag] as XmlNode[] | undefined) ?? [];
   const tagOf = (n: XmlNode): string | undefined => Object.keys(n).find((k) => k !== ':@');
   const infos = (n: XmlNode, tag: string): Map<string, string> => {

@@ -5,7 +5,8 @@
  * `--host-bridge-id 0000:00=8086:2020`, `--acs-default on`, `--label NIC0=0000:21:00.0`), so every front
  * end reads them alike.
  */
-import { DmasimError, ErrorCode } from '../../errors.ts';
+import { DmasimError, ErrorCode, isDmasimError } from '../../errors.ts';
+import { buildTopology } from '../topology.ts';
 import type { PlatformSpec } from '../topology-spec.ts';
 import { normalizeBdf } from './bdf.ts';
 import { combineFragments } from './combine.ts';
@@ -16,13 +17,29 @@ import type { HostBridgeIdOverride, ImportInput, ImportOptions, ImportResult } f
  * Imports one machine from its inputs. Each input's kind is detected from its content unless given.
  *
  * @throws DmasimError TOPOLOGY_PARSE (file:line:col) when an input is malformed; TOPOLOGY_INVALID when the
- *   inputs hold no PCI function or their parents form a cycle; DEVICE_NOT_FOUND for a `labels` entry
+ *   inputs hold no PCI function, or contradict each other so that no valid machine follows (the message names
+ *   the file and line of the function concerned); the returned spec always passes `buildTopology`; DEVICE_NOT_FOUND for a `labels` entry
  *   naming an absent function; INVALID_ARGUMENT for an empty input list.
  */
 export function importTopology(inputs: readonly ImportInput[], opts: ImportOptions = {}): ImportResult {
   if (inputs.length === 0) throw new DmasimError(ErrorCode.INVALID_ARGUMENT, 'importTopology: no inputs');
   const fragments = inputs.map(parseInput);
   const combined = combineFragments(fragments, opts, machineIdFrom(inputs[0]!.file));
+  try {
+    buildTopology(combined.spec, inputs.map((i) => i.file).join(', '));
+  } catch (e) {
+    // Inputs whose facts contradict each other (a bridge range outside its parent's, a bus reached twice):
+    // say which file and line the function came from.
+    if (!isDmasimError(e) || e.code !== ErrorCode.TOPOLOGY_INVALID) throw e;
+    const bdf = /\b([0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\b/.exec(e.message)?.[1];
+    const where = bdf ? combined.origins.get(bdf) : undefined;
+    const at = where ? `${where.file}${where.line !== undefined ? `:${where.line}` : ''}: ` : '';
+    throw new DmasimError(
+      ErrorCode.TOPOLOGY_INVALID,
+      `${at}the inputs describe an inconsistent machine: ${e.message}`,
+      { cause: e.message },
+    );
+  }
   return {
     spec: combined.spec,
     assumed: combined.assumed,

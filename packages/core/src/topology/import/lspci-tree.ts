@@ -19,7 +19,7 @@ import { quoteFound, splitLines, topoParseError } from './text.ts';
 /** What a bus list or a bus-of-buses list at some column continues. */
 type ListCtx =
   | { kind: 'devices'; segment: number; bus: number; parent: string | null | undefined; line: number; closed: boolean }
-  | { kind: 'buses'; segment: number; bridge: string | null; line: number; closed: boolean };
+  | { kind: 'buses'; segment: number; bridge: string | null; secondary: number; line: number; closed: boolean };
 
 /** True when the text looks like `lspci -t` output (a tree line with a `[dddd:bb]` root bus). */
 export function looksLikeLspciTree(text: string): boolean {
@@ -118,12 +118,7 @@ export function parseLspciTree(text: string, file: string): ImportFragment {
     );
   }
   if (!started) {
-    throw topoParseError(
-      file,
-      lines.length > 0 ? 1 : undefined,
-      undefined,
-      "expected lspci -t output (a line like '-[0000:00]-+-00.0'), found none",
-    );
+    throw topoParseError(file, 1, undefined, "expected lspci -t output (a line like '-[0000:00]-+-00.0'), found none");
   }
   for (const [k, ctx] of lists) {
     if (!ctx.closed && ctx.kind === 'devices')
@@ -183,7 +178,7 @@ class Parser {
   listItem(col: number, ctx: ListCtx): void {
     if (this.s[col + 1] !== '-') this.fail(col + 1, "'-' after the list marker");
     if (ctx.kind === 'devices') this.device(col + 2, ctx.segment, ctx.bus, ctx.parent);
-    else this.busItem(col + 2, ctx.segment, ctx.bridge);
+    else this.busItem(col + 2, ctx.bridge, ctx.secondary);
   }
 
   /** `-` then a bus (single) or a list of buses; `pos` is at the `-`. */
@@ -192,12 +187,19 @@ class Parser {
     pos++;
     const ch = this.s[pos];
     if (ch === '[') {
-      this.busItem(pos, b.segment, b.bridge);
+      this.busItem(pos, b.bridge, b.secondary);
       return;
     }
     if ((ch === '+' || ch === '\\') && this.s[pos + 1] === '-' && this.s[pos + 2] === '[') {
-      this.openList(pos, { kind: 'buses', segment: b.segment, bridge: b.bridge, line: this.line, closed: ch === '\\' });
-      this.busItem(pos + 2, b.segment, b.bridge);
+      this.openList(pos, {
+        kind: 'buses',
+        segment: b.segment,
+        bridge: b.bridge,
+        secondary: b.secondary,
+        line: this.line,
+        closed: ch === '\\',
+      });
+      this.busItem(pos + 2, b.bridge, b.secondary);
       return;
     }
     if (b.bridge === null) this.fail(pos, "a root bus '[dddd:bb]' or a list of them");
@@ -205,20 +207,20 @@ class Parser {
   }
 
   /** `[dddd:bb]-` then the bus body. */
-  private busItem(pos: number, _segment: number, bridge: string | null): void {
+  private busItem(pos: number, bridge: string | null, secondary: number): void {
     const m = /^\[([0-9a-fA-F]{4,8}):([0-9a-fA-F]{2})\]-/.exec(this.s.slice(pos));
     if (!m) this.fail(pos, "a bus '[dddd:bb]-'");
     const segment = Number.parseInt(m[1]!, 16);
     const bus = Number.parseInt(m[2]!, 16);
     if (bridge === null) {
       this.frag.rootBuses.push({ segment, bus, where: { file: this.file, line: this.line } });
-    } else {
+    } else if (bus !== secondary) {
       // lspci puts a bus inside a bridge's range that no bridge leads to here; the combiner places it.
       this.frag.warnings.push(
         `${this.file}:${this.line}: bus ${m[1]}:${m[2]} is listed under bridge ${bridge} but is not its secondary bus`,
       );
     }
-    this.busBody(pos + m[0].length, segment, bus, bridge === null ? null : undefined);
+    this.busBody(pos + m[0].length, segment, bus, bridge === null ? null : bus === secondary ? bridge : undefined);
   }
 
   /** Nothing (empty bus), `--dev`, or `+-dev` opening a list. */

@@ -211,13 +211,13 @@ export function parseLspciVerbose(text: string, file: string): ImportFragment {
     if (!block) {
       if (t.startsWith('ACSCtl:')) {
         acsLines++;
-        if (parseAcsFlags(t, file, lineNo, indent + 1) & ACS_REDIRECT_MASK) acsRedirecting++;
+        if (parseAcsFlags(t, file, lineNo, s.length - s.trimStart().length + 1) & ACS_REDIRECT_MASK) acsRedirecting++;
       } else if (!NOISE.test(s)) {
         if (skipped++ === 0) firstSkipped = lineNo;
       }
       continue;
     }
-    detail(block, t, indent, file, lineNo);
+    detail(block, t, indent, s.length - s.trimStart().length + 1, file, lineNo);
   }
   finish();
   if (acsLines > 0) frag.acsSummary = { lines: acsLines, redirecting: acsRedirecting };
@@ -228,7 +228,7 @@ export function parseLspciVerbose(text: string, file: string): ImportFragment {
     }
     throw topoParseError(
       file,
-      lines.length > 0 ? 1 : undefined,
+      1,
       undefined,
       `expected lspci output (device lines like '00:00.0 Host bridge: ...'), found none${lines[0] ? ` (first line ${quoteFound(lines[0])})` : ''}`,
     );
@@ -316,10 +316,9 @@ function machineReadable(f: ObservedFunction, rest: string): void {
 }
 
 /** One indented line of a verbose block. */
-function detail(b: Block, t: string, indent: number, file: string, line: number): void {
+function detail(b: Block, t: string, indent: number, col: number, file: string, line: number): void {
   if (b.baseIndent < 0) b.baseIndent = indent;
   const f = b.f;
-  const col = indent + 1;
   if (indent <= b.baseIndent) {
     b.cap = '';
     if (t.startsWith('Capabilities:')) {
@@ -408,12 +407,13 @@ function detail(b: Block, t: string, indent: number, file: string, line: number)
 }
 
 function intField(t: string, prefix: string, file: string, line: number, col: number): number {
-  const v = t.slice(prefix.length).trim();
+  const rest = t.slice(prefix.length);
+  const v = rest.trim();
   if (!/^\d+$/.test(v))
     throw topoParseError(
       file,
       line,
-      col + prefix.length,
+      col + prefix.length + (rest.length - rest.trimStart().length),
       `expected a number after '${prefix}', found ${quoteFound(v)}`,
     );
   return Number(v);

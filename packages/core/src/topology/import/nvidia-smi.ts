@@ -42,7 +42,7 @@ function tokens(line: string): { t: string; col: number }[] {
  * cell that is not a link class, or a missing row.
  */
 export function parseNvidiaSmiTopo(text: string, file: string): ImportFragment {
-  const lines = splitLines(text).map((l) => stripAnsi(l).replace(/\t/g, '    '));
+  const lines = splitLines(text).map(stripAnsi);
   let headerAt = -1;
   let labels: string[] = [];
   let trailing: string[] = [];
