@@ -198,7 +198,13 @@ export const EVENT_SCHEMA = {
     id: 22,
     ftrace: null,
     doc: 'The dma-buf core pins for an importer that needs it (non-dynamic or pinning importer); vfio-pci refuses in 6.19-era kernels.',
-    fields: { dmabufId: 'num', attachmentId: 'num', result: 'int' },
+    fields: {
+      dmabufId: 'num',
+      attachmentId: 'num',
+      /** `attach`: a pinning importer pins after attaching; `map`: the core pins at map time */
+      at: oneOf('attach', 'map'),
+      result: 'int',
+    },
   },
   'dmabuf.map.begin': {
     id: 23,
@@ -275,7 +281,14 @@ export const EVENT_SCHEMA = {
     id: 28,
     ftrace: 'dma_buf:dma_buf_detach',
     doc: 'An importer detaches.',
-    fields: { dmabufId: 'num', attachmentId: 'num', importer: 'str', isDynamic: 'bool' },
+    fields: {
+      dmabufId: 'num',
+      attachmentId: 'num',
+      importer: 'str',
+      isDynamic: 'bool',
+      /** `importer`: the importer detached; `pin_failed`: the attach was undone because pinning was refused */
+      reason: oneOf('importer', 'pin_failed'),
+    },
   },
   'exporter.policy': {
     id: 30,

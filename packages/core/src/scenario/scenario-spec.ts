@@ -124,7 +124,8 @@ export interface TraceOp {
   /** Virtual time in ns. */
   tNs: number;
   cpu: number;
-  op: 'export' | 'attach' | 'map' | 'unmap' | 'detach' | 'revoke' | 'restore' | 'close';
+  /** `idle`: only let virtual time pass (the recorded run's end, so that its timers fire too). */
+  op: 'export' | 'attach' | 'map' | 'unmap' | 'detach' | 'revoke' | 'restore' | 'close' | 'idle';
   /** Exporting device, BAR and ranges (export). */
   exporter?: string;
   bar?: number;
@@ -234,7 +235,7 @@ const traceOp = {
   properties: {
     tNs: { type: 'integer', minimum: 0 },
     cpu: { type: 'integer', minimum: 0 },
-    op: { enum: ['export', 'attach', 'map', 'unmap', 'detach', 'revoke', 'restore', 'close'] },
+    op: { enum: ['export', 'attach', 'map', 'unmap', 'detach', 'revoke', 'restore', 'close', 'idle'] },
     exporter: { type: 'string' },
     bar: { type: 'integer', minimum: 0 },
     ranges: {

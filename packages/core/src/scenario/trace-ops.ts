@@ -3,7 +3,7 @@
  * off/on, close), extracted from its events, and a driver that performs them again, at the same virtual
  * times and on the same CPUs, on another topology or configuration ("this trace with iommu=pt", "with a
  * 32-bit importer"). Consequences (unmaps caused by move_notify or detach) are not operations: the new run
- * derives its own.
+ * derives its own. The recorded run's end becomes an `idle` operation, so that timers due until then fire.
  */
 import type { SimEvent } from '../events/event-schema.ts';
 import type { Simulator } from '../sim/simulator.ts';
@@ -40,6 +40,11 @@ export function traceOpsFromEvents(events: Iterable<SimEvent>): TraceOp[] {
           attachmentId: e.data.attachmentId,
         });
         break;
+      case 'dmabuf.pin':
+        // A map refused by the core's pin never reaches the exporter (no map.begin): still a map request.
+        if (e.data.at === 'map' && e.data.result !== 0)
+          ops.push({ ...base, op: 'map', attachmentId: e.data.attachmentId });
+        break;
       case 'dmabuf.map.begin':
         ops.push({
           ...base,
@@ -53,7 +58,7 @@ export function traceOpsFromEvents(events: Iterable<SimEvent>): TraceOp[] {
         if (e.data.reason === 'importer') ops.push({ ...base, op: 'unmap', mappingId: e.data.mappingId });
         break;
       case 'dmabuf.detach':
-        ops.push({ ...base, op: 'detach', attachmentId: e.data.attachmentId });
+        if (e.data.reason === 'importer') ops.push({ ...base, op: 'detach', attachmentId: e.data.attachmentId });
         break;
       case 'exporter.memory': {
         const prev = ops[ops.length - 1];
@@ -62,6 +67,9 @@ export function traceOpsFromEvents(events: Iterable<SimEvent>): TraceOp[] {
         ops.push({ ...base, op, exporter: e.data.device });
         break;
       }
+      case 'sim.end':
+        ops.push({ ...base, op: 'idle' });
+        break;
       default:
         break;
     }
@@ -139,6 +147,8 @@ export function runTraceOps(
         break;
       case 'close':
         sim.closeExporter(dev(op.exporter)!, cpu);
+        break;
+      case 'idle':
         break;
     }
     after?.();

@@ -636,18 +636,18 @@ export class Simulator {
     this.attachments.set(id, a);
     d.attachments.add(id);
     if (imp.cfg.pins) {
-      const pin = this.pin(a);
+      const pin = this.pin(a, 'attach');
       if (pin !== 0) {
-        this.detachInternal(a);
+        this.detachInternal(a, 'pin_failed');
         return { result: pin, id: null };
       }
     }
     return { result: 0, id };
   }
 
-  private pin(a: AttachmentRt): number {
+  private pin(a: AttachmentRt, at: 'attach' | 'map'): number {
     const result = a.dmabuf.exporter.cfg.kind === 'vfio-pci' ? vfioPinResult(this.config.kernel.vfioPinAllowed) : 0;
-    this.emit('dmabuf.pin', { dmabufId: a.dmabuf.id, attachmentId: a.id, result });
+    this.emit('dmabuf.pin', { dmabufId: a.dmabuf.id, attachmentId: a.id, at, result });
     if (result !== 0) {
       this.error('map', result, `pinning dma-buf ${a.dmabuf.id} for ${a.importer.fn.bdf} refused`, {
         dmabufId: a.dmabuf.id,
@@ -688,7 +688,7 @@ export class Simulator {
     const dirNum = DIR_NUM[dir];
     // The dma-buf core pins at map time for non-dynamic importers, and for all without move_notify.
     if (!a.dynamic || !this.config.kernel.moveNotify) {
-      const pin = this.pin(a);
+      const pin = this.pin(a, 'map');
       if (pin !== 0) return { result: pin, id: null, mode: 'none', mapType: null, entries: [], fellBack: false };
     }
     let backing: 'bar' | 'system' = 'bar';
@@ -939,16 +939,17 @@ export class Simulator {
       return -Errno.EINVAL;
     }
     for (const mid of insertionSorted(a.mappings, (x) => x)) this.unmapInternal(this.mappings.get(mid)!, 'detach');
-    this.detachInternal(a);
+    this.detachInternal(a, 'importer');
     return 0;
   }
 
-  private detachInternal(a: AttachmentRt): void {
+  private detachInternal(a: AttachmentRt, reason: EventData<'dmabuf.detach'>['reason']): void {
     this.emit('dmabuf.detach', {
       dmabufId: a.dmabuf.id,
       attachmentId: a.id,
       importer: a.importer.fn.bdf,
       isDynamic: a.dynamic,
+      reason,
     });
     this.attachments.delete(a.id);
     a.dmabuf.attachments.delete(a.id);
