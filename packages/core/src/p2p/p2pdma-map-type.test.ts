@@ -17,6 +17,7 @@ import {
   mapTypesXarrayIndex,
   type P2pdmaState,
   pcimP2pdmaInit,
+  pcimP2pdmaProvider,
 } from './p2pdma-state.ts';
 
 const t1 = buildTopology(referenceT1Spec());
@@ -60,6 +61,28 @@ describe('pcim_p2pdma_init and providers (kernel-model.md 1.5)', () => {
     const again = pcimP2pdmaInit(t1, T1.A, states).state;
     assert.notEqual(again, first);
     assert.equal(states.get(T1.A), again);
+  });
+
+  it('pcim_p2pdma_provider: none for non-memory BARs, a warning without state, an error pointer without P2PDMA', () => {
+    const states = new Map<string, P2pdmaState>();
+    assert.deepEqual(pcimP2pdmaProvider(t1, T1.A, 1, states), {
+      provider: null,
+      warning: 'no_p2pdma_state',
+      error: null,
+    });
+    pcimP2pdmaInit(t1, T1.A, states);
+    const p = pcimP2pdmaProvider(t1, T1.A, 1, states);
+    assert.equal(p.provider?.owner, T1.A);
+    assert.equal(p.provider?.bar, 1);
+    assert.deepEqual(
+      pcimP2pdmaProvider(t1, T1.A, 2, states),
+      { provider: null, warning: null, error: null },
+      'upper half of BAR 1',
+    );
+    const off = referenceT1Spec();
+    off.platform.p2pdmaEnabled = false;
+    assert.equal(pcimP2pdmaProvider(buildTopology(off), T1.A, 1, states).error, EOPNOTSUPP);
+    assert.throws(() => pcimP2pdmaProvider(t1, T1.A, 6, states), /expected 0\.\.5/);
   });
 
   it('wraps the bus offset as u64 when the bus address is below the CPU address', () => {

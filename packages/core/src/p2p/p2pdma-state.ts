@@ -158,3 +158,35 @@ export function pcimP2pdmaInit(topology: Topology, bdf: Bdf, states?: Map<Bdf, P
   states?.set(bdf, state);
   return { ret: 0, state };
 }
+
+/** What {@link pcimP2pdmaProvider} returns: a provider, none (with the kernel's WARN when there is no state), or an error. */
+export interface P2pdmaProviderLookup {
+  readonly provider: P2pdmaProvider | null;
+  /** `no_p2pdma_state`: `pcim_p2pdma_init` was never called for the function (the kernel's `WARN_ON(!p2p)`). */
+  readonly warning: 'no_p2pdma_state' | null;
+  /** `-EOPNOTSUPP` (an error pointer) when the kernel lacks CONFIG_PCI_P2PDMA (kernel-model.md 7.3). */
+  readonly error: typeof EOPNOTSUPP | null;
+}
+
+/**
+ * `pcim_p2pdma_provider(pdev, bar)` (kernel-model.md 1.5): none for a non-memory BAR or a function with
+ * `non_mappable_bars`; none with a warning when the function has no p2pdma state in `states`; otherwise the BAR's
+ * provider. Without CONFIG_PCI_P2PDMA the stub returns an error pointer.
+ * @throws DmasimError `DEVICE_NOT_FOUND` when `bdf` is not in the topology; `INVALID_ARGUMENT` for a BAR outside 0..5.
+ */
+export function pcimP2pdmaProvider(
+  topology: Topology,
+  bdf: Bdf,
+  bar: number,
+  states: ReadonlyMap<Bdf, P2pdmaState>,
+): P2pdmaProviderLookup {
+  const fn = topology.get(bdf);
+  if (!Number.isInteger(bar) || bar < 0 || bar >= PCI_STD_NUM_BARS) {
+    throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `BAR index ${bar} of ${bdf}: expected 0..5`);
+  }
+  if (!topology.platform.p2pdmaEnabled) return { provider: null, warning: null, error: EOPNOTSUPP };
+  if (!fn.resources[bar]?.memory || fn.nonMappableBars) return { provider: null, warning: null, error: null };
+  const state = states.get(bdf);
+  if (!state?.live) return { provider: null, warning: 'no_p2pdma_state', error: null };
+  return { provider: state.provider(bar), warning: null, error: null };
+}

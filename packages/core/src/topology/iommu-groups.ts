@@ -37,13 +37,7 @@ export function pciAcsEnabled(f: PciFunction, multifunction: boolean): boolean {
  */
 export function computeIommuGroups(topology: Topology): Map<string, number> {
   const groups = new Map<string, number>();
-  const slotCount = new Map<string, number>();
-  for (const f of topology.functions) {
-    if (f.isVirtfn) continue;
-    const k = `${f.segment}:${f.busNumber}:${f.slot}`;
-    slotCount.set(k, (slotCount.get(k) ?? 0) + 1);
-  }
-  const isMf = (f: PciFunction) => !f.isVirtfn && (slotCount.get(`${f.segment}:${f.busNumber}:${f.slot}`) ?? 0) > 1;
+  const isMf = (f: PciFunction) => f.multifunction;
   const pathEnabled = (start: PciFunction): boolean => {
     for (const x of start.chain) if (!pciAcsEnabled(x, isMf(x))) return false;
     return true;

@@ -138,6 +138,11 @@ describe('buildTopology', () => {
     assert.equal(vf.physfn?.bdf, T1.B);
     assert.deepEqual(names(vf.chain), ['0000:04:00.2', T1.DSP_B, T1.U1, T1.RP1], 'the PF itself is not in the chain');
     assert.equal(m.bus(0, 4)?.devices.at(-1)?.bdf, '0000:04:00.2');
+    assert.deepEqual(names(m.get(T1.B).virtfns), ['0000:04:00.2']);
+    assert.deepEqual(names(m.get(T1.B1).virtfns), []);
+    assert.equal(m.get(T1.B).multifunction, true, '04:00.0 and 04:00.1 share slot 0');
+    assert.equal(vf.multifunction, false, 'VFs do not count');
+    assert.equal(m.get(T1.A).multifunction, false);
   });
 
   it('is deeply immutable', () => {

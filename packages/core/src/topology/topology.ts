@@ -153,6 +153,10 @@ export interface PciFunction {
   /** `is_virtfn`, and its PF. */
   readonly isVirtfn: boolean;
   readonly physfn: PciFunction | null;
+  /** A PF's VFs in enumeration order (empty for other functions). */
+  readonly virtfns: readonly PciFunction[];
+  /** `pdev->multifunction`: another physical function shares this one's slot (VFs do not count). */
+  readonly multifunction: boolean;
   readonly hostBridge: HostBridge;
   /** ACS extended capability present (`pdev->acs_cap != 0`). */
   readonly acsCap: boolean;
@@ -996,6 +1000,21 @@ export function buildTopologyFrom(spec: TopologySpec, file: string, adopt: boole
     f.untrusted = optBool(d.spec, 'untrusted', d.index, file);
     optStr(d.spec, 'link', d.index, file);
   }
+  // VFs of each PF, and multi-function slots (physical functions only).
+  const slotCount = new Map<number, number>();
+  const slotKey = (f: FnImpl) => (f.segment * 256 + f.busNumber) * 32 + f.slot;
+  for (const f of fns) {
+    if (f.isVirtfn) {
+      const pf = f.physfn as FnImpl;
+      pf.virtfns = pf.virtfns === EMPTY_CHAIN ? [f] : [...pf.virtfns, f];
+    } else {
+      slotCount.set(slotKey(f), (slotCount.get(slotKey(f)) ?? 0) + 1);
+    }
+  }
+  for (const f of fns) {
+    if (!f.isVirtfn) f.multifunction = (slotCount.get(slotKey(f)) as number) > 1;
+    if (f.virtfns !== EMPTY_CHAIN) f.virtfns = Object.freeze(f.virtfns);
+  }
   // pci_upstream_bridge(): for a VF use the PF; on a root bus there is none; otherwise bus->self.
   for (const f of fns) {
     const base = f.physfn ?? f;
@@ -1170,6 +1189,8 @@ class FnImpl implements PciFunction {
   parent: PciFunction | null;
   readonly isVirtfn: boolean;
   physfn: PciFunction | null;
+  virtfns: readonly PciFunction[];
+  multifunction: boolean;
   hostBridge: HostBridge;
   readonly acsCap: boolean;
   readonly acsCtrl: number;
@@ -1212,6 +1233,8 @@ class FnImpl implements PciFunction {
     this.parent = null;
     this.isVirtfn = d.physfnIdx !== null;
     this.physfn = null;
+    this.virtfns = EMPTY_CHAIN;
+    this.multifunction = false;
     this.hostBridge = null as unknown as HostBridge;
     this.acsCap = f.acsCap;
     this.acsCtrl = f.acsCtrl;
