@@ -45,6 +45,8 @@ export interface TracedAttachment {
   readonly attachLine: number;
   readonly tNs: number;
   readonly cpu: number;
+  /** Task that attached. */
+  readonly pid: number;
   detachLine: number | null;
   detachTNs: number | null;
   detachCpu: number | null;
@@ -61,7 +63,8 @@ export interface TracedRange {
 
 /** A mapping (one call of the DMA-buf helper) reconstructed from the capture. */
 export interface TracedMapping {
-  readonly id: number;
+  /** 1, 2, ... in order of the first line. */
+  id: number;
   readonly mode: 'iova' | 'per_range_iommu' | 'direct';
   /** Importer device: from the dma lines, else from the attachment it was attributed to. */
   importer: string | null;
@@ -109,6 +112,11 @@ export interface ReconstructOptions {
   readonly maxSgEntry?: bigint;
   /** True when a physical address is device memory (a BAR); false marks RAM mappings foreign. */
   readonly isMmio?: (paddr: bigint) => boolean;
+  /**
+   * True when `importer` would map memory at `paddr` through the IOMMU (a THRU_HOST_BRIDGE route and an
+   * IOMMU-DMA domain): narrows the owners of an IOVA-mode mapping, whose lines name no device.
+   */
+  readonly canMapViaIommu?: (importer: string, paddr: bigint) => boolean;
 }
 
 const MAPPING_ERROR = 0xffffffffffffffffn;
@@ -171,6 +179,12 @@ export function reconstructMappings(
   const attribute = (m: TracedMapping, size: bigint, device: string | null): void => {
     let cands = live().filter((a) => (device === null || a.importer === device) && sizeOf(a) === size);
     if (cands.length === 0 && device !== null) cands = live().filter((a) => a.importer === device);
+    const paddr = m.ranges[0]?.paddr ?? 0n;
+    if (device === null && opts.canMapViaIommu && cands.some((a) => opts.canMapViaIommu!(a.importer, paddr))) {
+      cands = cands.filter((a) => opts.canMapViaIommu!(a.importer, paddr));
+    }
+    // The task that attached usually maps: prefer attachments made by the mapping's task.
+    if (cands.some((a) => a.pid === m.pid)) cands = cands.filter((a) => a.pid === m.pid);
     if (cands.length === 0) return;
     const a = cands[cands.length - 1]!;
     m.attachmentId = a.id;
@@ -234,16 +248,15 @@ export function reconstructMappings(
     let entries = 0;
     for (const r of o.m.ranges) entries += entriesFor(r.len, maxEnt);
     perRangeLeft.set(o.m, entries);
-    if (!o.m.failed) {
-      for (const r of o.m.ranges) {
-        let addr = r.dmaAddr;
-        let left = r.len;
-        while (left > 0n) {
-          const chunk = left < maxEnt ? left : maxEnt;
-          liveEntries.set(addr, { m: o.m, left: 1 });
-          addr += chunk;
-          left -= chunk;
-        }
+    for (const r of o.m.ranges) {
+      if (r.dmaAddr === MAPPING_ERROR) continue;
+      let addr = r.dmaAddr;
+      let left = r.len;
+      while (left > 0n) {
+        const chunk = left < maxEnt ? left : maxEnt;
+        liveEntries.set(addr, { m: o.m, left: 1 });
+        addr += chunk;
+        left -= chunk;
       }
     }
   };
@@ -266,6 +279,7 @@ export function reconstructMappings(
           attachLine: r.line,
           tNs: r.tNs,
           cpu: r.cpu,
+          pid: r.pid,
           detachLine: null,
           detachTNs: null,
           detachCpu: null,
@@ -309,8 +323,10 @@ export function reconstructMappings(
           list!.pop();
           mode = 'per_range_iommu';
         } else if (r.dmaAddr === MAPPING_ERROR) {
-          // A failed map: under IOMMU-DMA nothing was mapped; under dma-direct the mask test refused it.
-          mode = list && list.length > 0 ? 'per_range_iommu' : 'direct';
+          // A failed map: nothing was mapped. Within a helper call it has the call's mode; alone it is
+          // dma-direct's mask test (an IOMMU-DMA failure alone cannot be told apart: assumed direct).
+          const open = openPerRange.get(r.pid);
+          mode = open && open.m.importer === r.device ? open.m.mode : 'direct';
         } else if (r.dmaAddr !== r.physAddr) {
           mode = 'per_range_iommu';
           notes.push({ line: r.line, text: `${r.event} at 0x${r.dmaAddr.toString(16)} without its iommu map line` });
@@ -422,6 +438,10 @@ export function reconstructMappings(
   }
   for (const pid of [...pendingMaps.keys()]) flushMaps(pid);
   for (const pid of [...openPerRange.keys()]) closePerRange(pid);
+  mappings.sort((a, b) => a.tNs - b.tNs || a.line - b.line);
+  mappings.forEach((m, i) => {
+    m.id = i + 1;
+  });
   for (const iu of pendingUnmap.values()) {
     foreign.unmap++;
     notes.push({ line: iu.line, text: `unmap at 0x${iu.iova.toString(16)} matches no mapping of the capture` });
