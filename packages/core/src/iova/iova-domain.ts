@@ -39,6 +39,10 @@ export type {
 /** `IOVA_ANCHOR`: pfn of the anchor node that sits above every usable pfn (`~0UL`). */
 export const IOVA_ANCHOR = (1n << 64n) - 1n;
 
+/** Literal walk steps the indexed search takes before it uses the index. */
+const LITERAL_STEPS = 8;
+const WALK_UNFINISHED = -2;
+
 /** Largest pfn (and limit) the number representation accepts, whatever the granule: 2^53 - 2. */
 const NUMBER_PFN_MAX = 2 ** 53 - 2;
 
@@ -276,6 +280,11 @@ export class IovaDomain {
   private readonly linear: boolean;
   private readonly onStep: ((step: IovaStep) => void) | undefined;
   private readonly info = new OpInfo();
+  /** Neighbours of the node a successful walk places (its pred and succ). */
+  private above = NIL;
+  private below = NIL;
+  /** Where an unfinished literal walk stopped. */
+  private resume = NIL;
 
   constructor(opts: IovaDomainOptions = {}) {
     const granule = opts.granule ?? 4096n;
@@ -390,11 +399,11 @@ export class IovaDomain {
   }
 
   private stepLo(n: number): number {
-    return n === this.anchor ? IOVA_STEP_ANCHOR : this.tree.lo[n]!;
+    return n === this.anchor ? IOVA_STEP_ANCHOR : this.tree.F[n]!;
   }
 
   private movedTo(moved: boolean, n: number): bigint | null {
-    return moved ? this.big(this.tree.lo[n]!) : null;
+    return moved ? this.big(this.tree.F[n]!) : null;
   }
 
   private setCached(n: number): void {
@@ -428,19 +437,15 @@ export class IovaDomain {
     const t = this.tree;
     const align = aligned ? sizeAlignment(size) : 1;
     const start = limit <= dma32 ? this.cached32 : this.cached;
-    const retryPfn = t.hi[start]!;
+    const retryPfn = t.F[start + 1]!;
     info.passes++;
-    let pfn = this.linear
-      ? this.walkLinear(start, limit, this.startPfnN, size, align)
-      : this.walkIndexed(start, limit, this.startPfnN, size, align);
+    let pfn = this.walk(start, limit, this.startPfnN, size, align);
     if (pfn < 0) {
       if (retryPfn < limit) {
         info.secondPass = true;
         info.passes++;
         const from = limit > dma32 ? this.anchor : t.findLimit(limit);
-        pfn = this.linear
-          ? this.walkLinear(from, limit, retryPfn + 1, size, align)
-          : this.walkIndexed(from, limit, retryPfn + 1, size, align);
+        pfn = this.walk(from, limit, retryPfn + 1, size, align);
       }
       if (pfn < 0) {
         this.max32 = size;
@@ -448,7 +453,7 @@ export class IovaDomain {
       }
     }
     const hi = pfn + size - 1;
-    const n = t.insert(pfn, hi);
+    const n = t.insertBetween(pfn, hi, this.below, this.above);
     this.used += size;
     if (hi < dma32) this.setCached32(n);
     else this.setCached(n);
@@ -456,27 +461,49 @@ export class IovaDomain {
   }
 
   /**
+   * One pass of the walk from `from`: returns the candidate pfn, or -1 when the pass fails; on success
+   * {@link above} and {@link below} are the new node's neighbours. The indexed search first takes a few
+   * literal steps (most walks end within them), then continues through the index.
+   */
+  private walk(from: number, limit: number, low: number, size: number, align: number): number {
+    if (this.linear) return this.walkLinear(from, limit, low, size, align, Number.POSITIVE_INFINITY);
+    const r = this.walkLinear(from, limit, low, size, align, LITERAL_STEPS);
+    return r !== WALK_UNFINISHED ? r : this.walkIndexed(this.resume, limit, low, size, align);
+  }
+
+  /**
    * One pass of the kernel's walk, literally: from `curr`, `high = min(high, curr.pfn_lo)`, candidate
    * `(high - size) & align_mask`, step to the predecessor while the candidate collides with it and is not
-   * below `low`. Returns the candidate, or -1 when the pass fails.
+   * below `low`. Returns the candidate, or -1 when the pass fails, or {@link WALK_UNFINISHED} after
+   * `maxSteps` iterations (then {@link resume} is the node the next iteration reads: since `high` is
+   * `min(limit, pfn_lo)` of the node being read, the walk's state is just that node).
    */
-  private walkLinear(curr: number, limit: number, low: number, size: number, align: number): number {
+  private walkLinear(curr: number, limit: number, low: number, size: number, align: number, maxSteps: number): number {
     const t = this.tree;
-    const lo = t.lo;
-    const hi = t.hi;
+    const F = t.F;
     let high = limit;
     let candidate = 0;
     let k = 0;
+    let prev = curr;
     for (;;) {
+      if (k === maxSteps) {
+        this.info.nodesVisited += k;
+        this.resume = curr;
+        return WALK_UNFINISHED;
+      }
       k++;
-      if (lo[curr]! < high) high = lo[curr]!;
+      if (F[curr]! < high) high = F[curr]!;
       // (high - size) wraps around in the kernel when high < size: a huge value that ends the loop.
       candidate = high < size ? Number.POSITIVE_INFINITY : alignDown(high - size, align);
+      prev = curr;
       curr = t.prev(curr);
-      if (!(curr !== NIL && candidate <= hi[curr]! && candidate >= low)) break;
+      if (!(curr !== NIL && candidate <= F[curr + 1]! && candidate >= low)) break;
     }
     this.info.nodesVisited += k;
-    return high < size || candidate < low ? -1 : candidate;
+    if (high < size || candidate < low) return -1;
+    this.above = prev;
+    this.below = curr;
+    return candidate;
   }
 
   /**
@@ -488,39 +515,42 @@ export class IovaDomain {
    */
   private walkIndexed(s0: number, limit: number, low: number, size: number, align: number): number {
     const t = this.tree;
-    const lo = t.lo;
-    const hi = t.hi;
+    const F = t.F;
     const info = this.info;
     const failBelow = alignUp(low, align) + size;
     let y = s0;
-    if (lo[s0]! >= limit) {
+    if (F[s0]! >= limit) {
       if (limit < failBelow) {
         info.nodesVisited += 1;
         return -1;
       }
       const x = t.highestLoBelow(limit);
       const candidate = alignDown(limit - size, align);
-      if (x === NIL || candidate > hi[x]!) {
+      if (x === NIL || candidate > F[x + 1]!) {
         info.nodesVisited += t.rank(s0) - (x === NIL ? -1 : t.rank(x));
+        this.above = x === NIL ? t.first() : t.next(x);
+        this.below = x;
         return candidate;
       }
       y = x;
     }
-    if (lo[y]! < failBelow) {
+    if (F[y]! < failBelow) {
       info.nodesVisited += t.rank(s0) - t.rank(y) + 1;
       return -1;
     }
     let z = t.prevWithGap(y, size, true);
     for (;;) {
-      if (z === NIL || lo[z]! < failBelow) {
+      if (z === NIL || F[z]! < failBelow) {
         const f = t.highestLoBelow(failBelow);
         info.nodesVisited += t.rank(s0) - t.rank(f) + 1;
         return -1;
       }
       const pz = t.prev(z);
-      const candidate = alignDown(lo[z]! - size, align);
-      if (pz === NIL || candidate > hi[pz]!) {
+      const candidate = alignDown(F[z]! - size, align);
+      if (pz === NIL || candidate > F[pz + 1]!) {
         info.nodesVisited += t.rank(s0) - t.rank(z) + 1;
+        this.above = z;
+        this.below = pz;
         return candidate;
       }
       z = t.prevWithGap(z, size, false);
@@ -530,19 +560,18 @@ export class IovaDomain {
   /** `remove_iova`: cached-node updates (`__cached_rbnode_delete_update`), then erase. */
   private removeNode(n: number): void {
     const t = this.tree;
-    const lo = t.lo;
-    const hi = t.hi;
+    const F = t.F;
     const succ = t.next(n);
     const dma32 = this.dma32;
     const c32 = this.cached32;
-    if (n === c32 || (hi[n]! < dma32 && lo[n]! >= lo[c32]!)) this.setCached32(succ);
-    if (lo[n]! < dma32) {
+    if (n === c32 || (F[n + 1]! < dma32 && F[n]! >= F[c32]!)) this.setCached32(succ);
+    if (F[n]! < dma32) {
       this.max32 = dma32;
       this.info.max32Reset = true;
     }
-    if (lo[n]! >= lo[this.cached]!) this.setCached(succ);
-    this.used -= hi[n]! - lo[n]! + 1;
-    t.erase(n);
+    if (F[n]! >= F[this.cached]!) this.setCached(succ);
+    this.used -= F[n + 1]! - F[n]! + 1;
+    t.erase(n, -1, succ);
   }
 
   // ---------------------------------------------------------------- alloc_iova / free / find / reserve
@@ -602,8 +631,8 @@ export class IovaDomain {
       return false;
     }
     info.destination = 'tree';
-    info.pfnLo = t.lo[n]!;
-    info.pfnHi = t.hi[n]!;
+    info.pfnLo = t.F[n]!;
+    info.pfnHi = t.F[n + 1]!;
     this.removeNode(n);
     if (this.onStep) this.emitFree(api, cpu, pfn, pages);
     return true;
@@ -628,13 +657,13 @@ export class IovaDomain {
     this.checkPfnN(pfnHi, 'pfn_hi');
     const t = this.tree;
     const n = t.find(pfnHi);
-    if (n === NIL || n === this.anchor || t.hi[n] !== pfnHi || t.lo[n]! > pfnLo) {
+    if (n === NIL || n === this.anchor || t.F[n + 1] !== pfnHi || t.F[n]! > pfnLo) {
       throw new DmasimError(ErrorCode.IOVA_NOT_FOUND, `no IOVA node [${pfnLo}, ${pfnHi}] to free`, { pfnLo, pfnHi });
     }
     const info = this.info;
     info.reset(this.max32);
     info.destination = 'tree';
-    info.pfnLo = t.lo[n]!;
+    info.pfnLo = t.F[n]!;
     info.pfnHi = pfnHi;
     this.removeNode(n);
     if (this.onStep) this.emitFree('__free_iova', 0, info.pfnLo, -1);
@@ -665,8 +694,8 @@ export class IovaDomain {
     const n = this.tree.find(pfn);
     if (n === NIL) return false;
     if (out) {
-      out.lo = this.tree.lo[n]!;
-      out.hi = this.tree.hi[n]!;
+      out.lo = this.tree.F[n]!;
+      out.hi = this.tree.F[n + 1]!;
     }
     return true;
   }
@@ -674,7 +703,7 @@ export class IovaDomain {
   /** `find_iova(iovad, pfn)`: the node containing `pfn`, or null. */
   findIova(pfn: bigint): IovaRange | null {
     const n = this.tree.find(this.pfnArg(pfn, 'pfn'));
-    return n === NIL ? null : this.rangeOf(this.tree.lo[n]!, this.tree.hi[n]!);
+    return n === NIL ? null : this.rangeOf(this.tree.F[n]!, this.tree.F[n + 1]!);
   }
 
   /**
@@ -717,14 +746,14 @@ export class IovaDomain {
     let n = t.lowestHiAtLeast(pfnLo);
     let result = NIL;
     let covered = false;
-    while (n !== NIL && pfnLo <= t.hi[n]! && pfnHi >= t.lo[n]!) {
-      if (pfnLo < t.lo[n]!) {
-        stretched?.push(t.lo[n]!, pfnLo);
-        this.used += t.lo[n]! - pfnLo;
+    while (n !== NIL && pfnLo <= t.F[n + 1]! && pfnHi >= t.F[n]!) {
+      if (pfnLo < t.F[n]!) {
+        stretched?.push(t.F[n]!, pfnLo);
+        this.used += t.F[n]! - pfnLo;
         t.setLo(n, pfnLo);
       }
-      if (pfnHi > t.hi[n]!) pfnLo = t.hi[n]! + 1;
-      if (pfnLo >= t.lo[n]! && pfnHi <= t.hi[n]!) {
+      if (pfnHi > t.F[n + 1]!) pfnLo = t.F[n + 1]! + 1;
+      if (pfnLo >= t.F[n]! && pfnHi <= t.F[n + 1]!) {
         result = n;
         covered = true;
         break;
@@ -735,8 +764,8 @@ export class IovaDomain {
       result = t.insert(pfnLo, pfnHi);
       this.used += pfnHi - pfnLo + 1;
     }
-    info.pfnLo = t.lo[result]!;
-    info.pfnHi = t.hi[result]!;
+    info.pfnLo = t.F[result]!;
+    info.pfnHi = t.F[result + 1]!;
     if (this.onStep) {
       this.onStep({
         kind: 'iova.reserve',
@@ -777,8 +806,8 @@ export class IovaDomain {
         info.source = 'rcache';
         const n = this.tree.find(pfn);
         if (n !== NIL) {
-          info.pfnLo = this.tree.lo[n]!;
-          info.pfnHi = this.tree.hi[n]!;
+          info.pfnLo = this.tree.F[n]!;
+          info.pfnHi = this.tree.F[n + 1]!;
         }
         if (this.onStep) this.emitAlloc('alloc_iova_fast', cpu, pages, limitPfn, true, flush, false, pfn);
         return pfn;
@@ -1128,7 +1157,7 @@ export class IovaDomain {
   applyRemove(pfn: number): boolean {
     const n = this.tree.find(pfn);
     if (n === NIL || n === this.anchor) return false;
-    this.used -= this.tree.hi[n]! - this.tree.lo[n]! + 1;
+    this.used -= this.tree.F[n + 1]! - this.tree.F[n]! + 1;
     this.tree.erase(n);
     return true;
   }
@@ -1136,7 +1165,7 @@ export class IovaDomain {
   /** @internal Lowers pfn_lo of the node starting at `oldLo` (reserve stretching). */
   applyStretch(oldLo: number, newLo: number): void {
     const n = this.tree.find(oldLo);
-    if (n === NIL || this.tree.lo[n] !== oldLo) throw this.factError(`no node starts at pfn ${oldLo}`);
+    if (n === NIL || this.tree.F[n] !== oldLo) throw this.factError(`no node starts at pfn ${oldLo}`);
     this.used += oldLo - newLo;
     this.tree.setLo(n, newLo);
   }
@@ -1156,7 +1185,7 @@ export class IovaDomain {
   private nodeByLo(lo: number): number {
     if (lo === IOVA_STEP_ANCHOR) return this.anchor;
     const n = this.tree.find(lo);
-    if (n === NIL || this.tree.lo[n] !== lo) throw this.factError(`no node starts at pfn ${lo}`);
+    if (n === NIL || this.tree.F[n] !== lo) throw this.factError(`no node starts at pfn ${lo}`);
     return n;
   }
 
@@ -1191,7 +1220,7 @@ export class IovaDomain {
     const t = this.tree;
     const out: IovaRange[] = [];
     for (let n = t.first(); n !== NIL && n !== this.anchor; n = t.next(n)) {
-      out.push({ pfnLo: BigInt(t.lo[n]!), pfnHi: BigInt(t.hi[n]!) });
+      out.push({ pfnLo: BigInt(t.F[n]!), pfnHi: BigInt(t.F[n + 1]!) });
     }
     return out;
   }
@@ -1201,7 +1230,7 @@ export class IovaDomain {
     const t = this.tree;
     const rc = this.rcaches;
     const nodes: bigint[][] = [];
-    for (let n = t.first(); n !== NIL; n = t.next(n)) nodes.push([this.big(t.lo[n]!), this.big(t.hi[n]!)]);
+    for (let n = t.first(); n !== NIL; n = t.next(n)) nodes.push([this.big(t.F[n]!), this.big(t.F[n + 1]!)]);
     const bigs = (a: number[]) => a.map((x) => BigInt(x));
     const magazines: { loaded: bigint[]; prev: bigint[] }[][] = [];
     const depots: bigint[][][] = [];
@@ -1220,8 +1249,8 @@ export class IovaDomain {
       cpus: this.cpus,
       nodes,
       shape: t.shape(),
-      cached: this.big(t.lo[this.cached]!),
-      cached32: this.big(t.lo[this.cached32]!),
+      cached: this.big(t.F[this.cached]!),
+      cached32: this.big(t.F[this.cached32]!),
       max32AllocSize: BigInt(this.max32),
       magazines,
       depots,

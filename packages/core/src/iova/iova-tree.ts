@@ -12,9 +12,11 @@
  *
  * Augmentation changes no pointer and no colour, so the shape stays the kernel's.
  *
- * Storage is structure-of-arrays: a node is an integer id (1, 2, ...; 0 is the null node) indexing typed
- * arrays. pfns are JavaScript numbers; the domain guarantees every pfn stored is below 2^53 (the anchor is
- * stored as {@link ANCHOR_PFN}). Ids of erased nodes are reused.
+ * Storage: a node is an offset `n` (4, 8, 12, ...; 0 is the null node) into two typed arrays, so that a
+ * node's fields share cache lines: `F[n] = lo`, `F[n + 1] = hi`, `F[n + 2] = gap`, `F[n + 3] = mgap`
+ * (Float64Array) and `I[n] = left`, `I[n + 1] = right`, `I[n + 2] = parent`, `I[n + 3] = cnt`
+ * (Int32Array), and `B[n]` = 1 for black (Uint8Array). pfns are JavaScript numbers; the domain guarantees
+ * every pfn stored is below 2^53 (the anchor is stored as {@link ANCHOR_PFN}). Erased nodes are reused.
  */
 import { DmasimError, ErrorCode } from '../errors.ts';
 
@@ -31,85 +33,83 @@ export const ANCHOR_PFN = 2 ** 53;
 const RED = 0;
 const BLACK = 1;
 
+/**
+ * `gap` of a node starting at `lo` whose predecessor ends at `predHi`: the free pfns between them. The
+ * anchor's gap is fixed at 0: the gap search only looks at nodes below the limit, never at the anchor, and
+ * a value that changed with every allocation just below the anchor would make every update climb to the
+ * root (the anchor's gap would be the largest of the right spine).
+ */
+function gapOf(lo: number, predHi: number): number {
+  return lo === ANCHOR_PFN ? 0 : lo - predHi - 1;
+}
+
+/** Stride of a node in the arrays. */
+const S = 4;
+
 /** The kernel rbtree of IOVA nodes, augmented with subtree size and largest gap. */
 export class IovaTree {
-  /** Lowest pfn of each node (inclusive). */
-  lo: Float64Array;
-  /** Highest pfn of each node (inclusive). */
-  hi: Float64Array;
-  left: Int32Array;
-  right: Int32Array;
-  parent: Int32Array;
-  /** 1 for black, 0 for red. */
-  black: Uint8Array;
-  /** Nodes in the subtree. */
-  cnt: Int32Array;
-  /** Free pfns directly below the node. */
-  gap: Float64Array;
-  /** Largest `gap` in the subtree (-Infinity for the null node). */
-  mgap: Float64Array;
-  /** Root node id (NIL when empty). */
+  /** Per node: lo, hi, gap, mgap. */
+  F: Float64Array;
+  /** Per node: left, right, parent, cnt. */
+  I: Int32Array;
+  /** Per node (at its offset): 1 black, 0 red. */
+  B: Uint8Array;
+  /** Root node (NIL when empty). */
   root = NIL;
   /** Number of nodes. */
   count = 0;
   private capacity: number;
-  private nextId = 1;
+  private nextId = S;
   private freeIds = NIL;
 
   constructor(initialCapacity = 64) {
     this.capacity = Math.max(2, initialCapacity);
-    this.lo = new Float64Array(this.capacity);
-    this.hi = new Float64Array(this.capacity);
-    this.left = new Int32Array(this.capacity);
-    this.right = new Int32Array(this.capacity);
-    this.parent = new Int32Array(this.capacity);
-    this.black = new Uint8Array(this.capacity);
-    this.cnt = new Int32Array(this.capacity);
-    this.gap = new Float64Array(this.capacity);
-    this.mgap = new Float64Array(this.capacity);
-    this.black[NIL] = BLACK;
-    this.mgap[NIL] = Number.NEGATIVE_INFINITY;
+    this.F = new Float64Array(this.capacity * S);
+    this.I = new Int32Array(this.capacity * S);
+    this.B = new Uint8Array(this.capacity * S);
+    this.B[NIL] = BLACK;
+    this.F[NIL + 3] = Number.NEGATIVE_INFINITY;
   }
 
   /** Bytes held by the node arrays (their capacity, not only the live nodes). */
   get bytes(): number {
-    return this.capacity * (8 + 8 + 4 + 4 + 4 + 1 + 4 + 8 + 8);
+    return this.capacity * S * (8 + 4 + 1);
+  }
+
+  /** pfn_lo of node `n`. */
+  lo(n: number): number {
+    return this.F[n]!;
+  }
+
+  /** pfn_hi of node `n`. */
+  hi(n: number): number {
+    return this.F[n + 1]!;
   }
 
   private grow(): void {
     const cap = this.capacity * 2;
-    const f64 = (a: Float64Array) => {
-      const b = new Float64Array(cap);
-      b.set(a);
-      return b;
-    };
-    const i32 = (a: Int32Array) => {
-      const b = new Int32Array(cap);
-      b.set(a);
-      return b;
-    };
-    this.lo = f64(this.lo);
-    this.hi = f64(this.hi);
-    this.gap = f64(this.gap);
-    this.mgap = f64(this.mgap);
-    this.left = i32(this.left);
-    this.right = i32(this.right);
-    this.parent = i32(this.parent);
-    this.cnt = i32(this.cnt);
-    const b = new Uint8Array(cap);
-    b.set(this.black);
-    this.black = b;
+    const F = new Float64Array(cap * S);
+    F.set(this.F);
+    const I = new Int32Array(cap * S);
+    I.set(this.I);
+    const B = new Uint8Array(cap * S);
+    B.set(this.B);
+    this.F = F;
+    this.I = I;
+    this.B = B;
     this.capacity = cap;
   }
 
   private newId(): number {
     if (this.freeIds !== NIL) {
       const id = this.freeIds;
-      this.freeIds = this.right[id]!;
+      this.freeIds = this.I[id + 1]!;
       return id;
     }
-    if (this.nextId === this.capacity) this.grow();
-    return this.nextId++;
+    if (this.nextId === this.capacity * S) this.grow();
+    const id = this.nextId;
+    this.nextId += S;
+    return id;
   }
 
   // ---- navigation (lib/rbtree.c) ----
@@ -118,52 +118,50 @@ export class IovaTree {
   first(): number {
     let n = this.root;
     if (n === NIL) return NIL;
-    const L = this.left;
-    while (L[n] !== NIL) n = L[n]!;
+    const I = this.I;
+    while (I[n] !== NIL) n = I[n]!;
     return n;
   }
 
   /** `rb_last`: the highest node, or NIL. */
   last(): number {
+    const I = this.I;
     let n = this.root;
     if (n === NIL) return NIL;
-    const R = this.right;
-    while (R[n] !== NIL) n = R[n]!;
+    while (I[n + 1] !== NIL) n = I[n + 1]!;
     return n;
   }
 
   /** `rb_next`: the next higher node, or NIL. */
   next(n: number): number {
-    const L = this.left;
-    const R = this.right;
-    const P = this.parent;
-    if (R[n] !== NIL) {
-      n = R[n]!;
-      while (L[n] !== NIL) n = L[n]!;
+    const I = this.I;
+
+    if (I[n + 1] !== NIL) {
+      n = I[n + 1]!;
+      while (I[n] !== NIL) n = I[n]!;
       return n;
     }
-    let p = P[n]!;
-    while (p !== NIL && n === R[p]) {
+    let p = I[n + 2]!;
+    while (p !== NIL && n === I[p + 1]) {
       n = p;
-      p = P[n]!;
+      p = I[n + 2]!;
     }
     return p;
   }
 
   /** `rb_prev`: the next lower node, or NIL. */
   prev(n: number): number {
-    const L = this.left;
-    const R = this.right;
-    const P = this.parent;
-    if (L[n] !== NIL) {
-      n = L[n]!;
-      while (R[n] !== NIL) n = R[n]!;
+    const I = this.I;
+
+    if (I[n] !== NIL) {
+      n = I[n]!;
+      while (I[n + 1] !== NIL) n = I[n + 1]!;
       return n;
     }
-    let p = P[n]!;
-    while (p !== NIL && n === L[p]) {
+    let p = I[n + 2]!;
+    while (p !== NIL && n === I[p]) {
       n = p;
-      p = P[n]!;
+      p = I[n + 2]!;
     }
     return p;
   }
@@ -171,11 +169,10 @@ export class IovaTree {
   /** `private_find_iova`: the node with `lo <= pfn <= hi`, or NIL. */
   find(pfn: number): number {
     let n = this.root;
-    const lo = this.lo;
-    const hi = this.hi;
+    const F = this.F;
     while (n !== NIL) {
-      if (pfn < lo[n]!) n = this.left[n]!;
-      else if (pfn > hi[n]!) n = this.right[n]!;
+      if (pfn < F[n]!) n = this.I[n]!;
+      else if (pfn > F[n + 1]!) n = this.I[n + 1]!;
       else return n;
     }
     return NIL;
@@ -185,42 +182,40 @@ export class IovaTree {
   highestLoBelow(x: number): number {
     let n = this.root;
     let best = NIL;
-    const lo = this.lo;
+    const F = this.F;
     while (n !== NIL) {
-      if (lo[n]! < x) {
+      if (F[n]! < x) {
         best = n;
-        n = this.right[n]!;
-      } else n = this.left[n]!;
+        n = this.I[n + 1]!;
+      } else n = this.I[n]!;
     }
     return best;
   }
 
   /** The lowest node with `hi >= x`, or NIL. */
   lowestHiAtLeast(x: number): number {
+    const F = this.F;
     let n = this.root;
     let best = NIL;
-    const hi = this.hi;
     while (n !== NIL) {
-      if (hi[n]! >= x) {
+      if (F[n + 1]! >= x) {
         best = n;
-        n = this.left[n]!;
-      } else n = this.right[n]!;
+        n = this.I[n]!;
+      } else n = this.I[n + 1]!;
     }
     return best;
   }
 
   /** Number of nodes below `n` (its 0-based position in ascending order). O(log n). */
   rank(n: number): number {
-    const L = this.left;
-    const R = this.right;
-    const P = this.parent;
-    const cnt = this.cnt;
-    let r = cnt[L[n]!]!;
-    let p = P[n]!;
+    const I = this.I;
+
+    let r = I[I[n]! + 3]!;
+    let p = I[n + 2]!;
     while (p !== NIL) {
-      if (n === R[p]) r += cnt[L[p]!]! + 1;
+      if (n === I[p + 1]) r += I[I[p]! + 3]! + 1;
       n = p;
-      p = P[n]!;
+      p = I[n + 2]!;
     }
     return r;
   }
@@ -230,36 +225,32 @@ export class IovaTree {
    * `size`, or NIL. O(log n) through `mgap`.
    */
   prevWithGap(n: number, size: number, inclusive: boolean): number {
-    const gap = this.gap;
-    const mgap = this.mgap;
-    const L = this.left;
-    const P = this.parent;
-    const R = this.right;
-    if (inclusive && gap[n]! >= size) return n;
-    if (mgap[L[n]!]! >= size) return this.maxWithGap(L[n]!, size);
-    let p = P[n]!;
+    const F = this.F;
+    const I = this.I;
+
+    if (inclusive && F[n + 2]! >= size) return n;
+    if (F[I[n]! + 3]! >= size) return this.maxWithGap(I[n]!, size);
+    let p = I[n + 2]!;
     while (p !== NIL) {
-      if (n === R[p]) {
-        if (gap[p]! >= size) return p;
-        if (mgap[L[p]!]! >= size) return this.maxWithGap(L[p]!, size);
+      if (n === I[p + 1]) {
+        if (F[p + 2]! >= size) return p;
+        if (F[I[p]! + 3]! >= size) return this.maxWithGap(I[p]!, size);
       }
       n = p;
-      p = P[n]!;
+      p = I[n + 2]!;
     }
     return NIL;
   }
 
-  /** The highest node in the subtree `t` with `gap >= size`; `mgap[t] >= size` must hold. */
+  /** The highest node in the subtree `t` with `gap >= size`; `F[t + 3] >= size` must hold. */
   private maxWithGap(t: number, size: number): number {
-    const gap = this.gap;
-    const mgap = this.mgap;
-    const L = this.left;
-    const R = this.right;
+    const F = this.F;
+    const I = this.I;
     for (;;) {
-      const r = R[t]!;
-      if (mgap[r]! >= size) t = r;
-      else if (gap[t]! >= size) return t;
-      else t = L[t]!;
+      const r = I[t + 1]!;
+      if (F[r + 3]! >= size) t = r;
+      else if (F[t + 2]! >= size) return t;
+      else t = I[t]!;
     }
   }
 
@@ -270,20 +261,18 @@ export class IovaTree {
    * `limit` is exclusive (the kernel's `limit_pfn + 1`). The anchor guarantees a result.
    */
   findLimit(limit: number): number {
-    const lo = this.lo;
-    const hi = this.hi;
-    const L = this.left;
-    const R = this.right;
+    const F = this.F;
+    const I = this.I;
     let node = this.root;
-    while (hi[node]! < limit) node = R[node]!;
+    while (F[node + 1]! < limit) node = I[node + 1]!;
     for (;;) {
-      while (L[node] !== NIL && lo[L[node]!]! >= limit) node = L[node]!;
-      if (L[node] === NIL) return node;
-      let next = L[node]!;
+      while (I[node] !== NIL && F[I[node]!]! >= limit) node = I[node]!;
+      if (I[node] === NIL) return node;
+      let next = I[node]!;
       let moved = false;
-      while (R[next] !== NIL) {
-        next = R[next]!;
-        if (lo[next]! >= limit) {
+      while (I[next + 1] !== NIL) {
+        next = I[next + 1]!;
+        if (F[next]! >= limit) {
           node = next;
           moved = true;
           break;
@@ -296,39 +285,67 @@ export class IovaTree {
   // ---- augmentation callbacks ----
 
   private recompute(n: number): void {
-    const L = this.left[n]!;
-    const R = this.right[n]!;
-    const mgap = this.mgap;
-    this.cnt[n] = 1 + this.cnt[L]! + this.cnt[R]!;
-    let m = this.gap[n]!;
-    if (mgap[L]! > m) m = mgap[L]!;
-    if (mgap[R]! > m) m = mgap[R]!;
-    mgap[n] = m;
+    const F = this.F;
+    const L = this.I[n]!;
+    const R = this.I[n + 1]!;
+    this.I[n + 3] = 1 + this.I[L + 3]! + this.I[R + 3]!;
+    let m = this.F[n + 2]!;
+    if (F[L + 3]! > m) m = F[L + 3]!;
+    if (F[R + 3]! > m) m = F[R + 3]!;
+    F[n + 3] = m;
   }
 
   private propagate(n: number, stop: number): void {
-    const P = this.parent;
+    const I = this.I;
     while (n !== stop) {
       this.recompute(n);
-      n = P[n]!;
+      n = I[n + 2]!;
     }
   }
 
   private augCopy(old: number, nw: number): void {
-    this.cnt[nw] = this.cnt[old]!;
-    this.mgap[nw] = this.mgap[old]!;
+    this.I[nw + 3] = this.I[old + 3]!;
+    this.F[nw + 3] = this.F[old + 3]!;
   }
 
   private augRotate(old: number, nw: number): void {
-    this.cnt[nw] = this.cnt[old]!;
-    this.mgap[nw] = this.mgap[old]!;
+    this.I[nw + 3] = this.I[old + 3]!;
+    this.F[nw + 3] = this.F[old + 3]!;
     this.recompute(old);
   }
 
-  /** Sets the gap of `n` from its predecessor `pred` (NIL: none) and fixes the aggregates above it. */
-  private setGap(n: number, pred: number): void {
-    this.gap[n] = this.lo[n]! - (pred === NIL ? -1 : this.hi[pred]!) - 1;
-    this.propagate(n, NIL);
+  /**
+   * One pass from `from` up to the root after a change at or below `from` (and at `reach`, a node on that
+   * path, or NIL): adds `d` to every `cnt` (a node was linked below, or unlinked), and recomputes `mgap`
+   * until, at or above `reach`, a node's `mgap` comes out unchanged (as the kernel's augmented
+   * `propagate` stops), after which only the counts change.
+   */
+  private fixUp(from: number, reach: number, d: number): void {
+    const F = this.F;
+    const I = this.I;
+    let reached = reach === NIL;
+    let p = from;
+    while (p !== NIL) {
+      I[p + 3] = I[p + 3]! + d;
+      const old = F[p + 3]!;
+      const l = I[p]!;
+      const r = I[p + 1]!;
+      let m = F[p + 2]!;
+      const ml = F[l + 3]!;
+      const mr = F[r + 3]!;
+      if (ml > m) m = ml;
+      if (mr > m) m = mr;
+      F[p + 3] = m;
+      if (p === reach) reached = true;
+      p = I[p + 2]!;
+      if (reached && m === old) break;
+    }
+    if (d !== 0) {
+      while (p !== NIL) {
+        I[p + 3] = I[p + 3]! + d;
+        p = I[p + 2]!;
+      }
+    }
   }
 
   // ---- insert (iova_insert_rbtree + rb_insert_color) ----
@@ -339,144 +356,158 @@ export class IovaTree {
    * (the kernel WARNs and leaves the tree unchanged; the domain never asks for that).
    */
   insert(lo: number, hi: number): number {
-    let p = NIL;
     let cur = this.root;
-    let goLeft = false;
     let pred = NIL;
     let succ = NIL;
     while (cur !== NIL) {
-      p = cur;
-      const clo = this.lo[cur]!;
+      const clo = this.F[cur]!;
       if (lo < clo) {
         succ = cur;
-        cur = this.left[cur]!;
-        goLeft = true;
+        cur = this.I[cur]!;
       } else if (lo > clo) {
         pred = cur;
-        cur = this.right[cur]!;
-        goLeft = false;
+        cur = this.I[cur + 1]!;
       } else {
         throw new DmasimError(ErrorCode.INTERNAL, `IOVA tree already holds a node starting at pfn ${lo}`);
       }
     }
+    return this.insertBetween(lo, hi, pred, succ);
+  }
+
+  /**
+   * Inserts `[lo, hi]` between its neighbours `pred` and `succ` (NIL where there is none), which the
+   * caller knows (the allocator's walk ends at them). A binary search tree has exactly one empty slot
+   * between two neighbours (the left slot of `succ`, or else the right slot of `pred`), which is where the
+   * kernel's descent from the root (or from `prev`, as `alloc_iova` does) puts the node: same shape.
+   */
+  insertBetween(lo: number, hi: number, pred: number, succ: number): number {
     const n = this.newId();
-    this.lo[n] = lo;
-    this.hi[n] = hi;
-    this.left[n] = NIL;
-    this.right[n] = NIL;
-    this.parent[n] = p;
-    this.black[n] = RED;
-    if (p === NIL) this.root = n;
-    else if (goLeft) this.left[p] = n;
-    else this.right[p] = n;
+    const I = this.I;
+    let p: number;
+    if (succ !== NIL && I[succ] === NIL) {
+      p = succ;
+      I[succ] = n;
+    } else if (pred !== NIL) {
+      p = pred;
+      I[pred + 1] = n;
+    } else {
+      p = NIL;
+      this.root = n;
+    }
+    this.F[n] = lo;
+    this.F[n + 1] = hi;
+    I[n] = NIL;
+    I[n + 1] = NIL;
+    this.I[n + 2] = p;
+    this.B[n] = RED;
     this.count++;
-    this.gap[n] = lo - (pred === NIL ? -1 : this.hi[pred]!) - 1;
-    this.cnt[n] = 1;
-    this.mgap[n] = this.gap[n]!;
-    this.propagate(p, NIL);
-    if (succ !== NIL) this.setGap(succ, n);
+    const g = gapOf(lo, pred === NIL ? -1 : this.F[pred + 1]!);
+    this.F[n + 2] = g;
+    this.I[n + 3] = 1;
+    this.F[n + 3] = g;
+    // succ is an ancestor of the new leaf (its parent, or an ancestor of pred): one pass up fixes both.
+    if (succ !== NIL) this.F[succ + 2] = gapOf(this.F[succ]!, hi);
+    this.fixUp(p, succ, 1);
     this.insertColor(n);
     return n;
   }
 
   private changeChild(old: number, nw: number, parent: number): void {
     if (parent !== NIL) {
-      if (this.left[parent] === old) this.left[parent] = nw;
-      else this.right[parent] = nw;
+      if (this.I[parent] === old) this.I[parent] = nw;
+      else this.I[parent + 1] = nw;
     } else this.root = nw;
   }
 
   private rotateSetParents(old: number, nw: number, color: number): void {
-    const P = this.parent;
-    const parent = P[old]!;
-    P[nw] = P[old]!;
-    this.black[nw] = this.black[old]!;
-    P[old] = nw;
-    this.black[old] = color;
+    const I = this.I;
+    const parent = I[old + 2]!;
+    I[nw + 2] = I[old + 2]!;
+    this.B[nw] = this.B[old]!;
+    I[old + 2] = nw;
+    this.B[old] = color;
     this.changeChild(old, nw, parent);
   }
 
   private insertColor(node: number): void {
-    const P = this.parent;
-    const L = this.left;
-    const R = this.right;
-    const B = this.black;
-    let parent = P[node]!;
+    const I = this.I;
+    const B = this.B;
+    let parent = I[node + 2]!;
     for (;;) {
       if (parent === NIL) {
-        P[node] = NIL;
+        I[node + 2] = NIL;
         B[node] = BLACK;
         break;
       }
       if (B[parent] === BLACK) break;
-      const gparent = P[parent]!;
-      let tmp = R[gparent]!;
+      const gparent = I[parent + 2]!;
+      let tmp = I[gparent + 1]!;
       if (parent !== tmp) {
         if (tmp !== NIL && B[tmp] === RED) {
-          P[tmp] = gparent;
+          I[tmp + 2] = gparent;
           B[tmp] = BLACK;
-          P[parent] = gparent;
+          I[parent + 2] = gparent;
           B[parent] = BLACK;
           node = gparent;
-          parent = P[node]!;
+          parent = I[node + 2]!;
           B[node] = RED;
           continue;
         }
-        tmp = R[parent]!;
+        tmp = I[parent + 1]!;
         if (node === tmp) {
-          tmp = L[node]!;
-          R[parent] = tmp;
-          L[node] = parent;
+          tmp = I[node]!;
+          I[parent + 1] = tmp;
+          I[node] = parent;
           if (tmp !== NIL) {
-            P[tmp] = parent;
+            I[tmp + 2] = parent;
             B[tmp] = BLACK;
           }
-          P[parent] = node;
+          I[parent + 2] = node;
           B[parent] = RED;
           this.augRotate(parent, node);
           parent = node;
-          tmp = R[node]!;
+          tmp = I[node + 1]!;
         }
-        L[gparent] = tmp;
-        R[parent] = gparent;
+        I[gparent] = tmp;
+        I[parent + 1] = gparent;
         if (tmp !== NIL) {
-          P[tmp] = gparent;
+          I[tmp + 2] = gparent;
           B[tmp] = BLACK;
         }
         this.rotateSetParents(gparent, parent, RED);
         this.augRotate(gparent, parent);
         break;
       } else {
-        tmp = L[gparent]!;
+        tmp = I[gparent]!;
         if (tmp !== NIL && B[tmp] === RED) {
-          P[tmp] = gparent;
+          I[tmp + 2] = gparent;
           B[tmp] = BLACK;
-          P[parent] = gparent;
+          I[parent + 2] = gparent;
           B[parent] = BLACK;
           node = gparent;
-          parent = P[node]!;
+          parent = I[node + 2]!;
           B[node] = RED;
           continue;
         }
-        tmp = L[parent]!;
+        tmp = I[parent]!;
         if (node === tmp) {
-          tmp = R[node]!;
-          L[parent] = tmp;
-          R[node] = parent;
+          tmp = I[node + 1]!;
+          I[parent] = tmp;
+          I[node + 1] = parent;
           if (tmp !== NIL) {
-            P[tmp] = parent;
+            I[tmp + 2] = parent;
             B[tmp] = BLACK;
           }
-          P[parent] = node;
+          I[parent + 2] = node;
           B[parent] = RED;
           this.augRotate(parent, node);
           parent = node;
-          tmp = L[node]!;
+          tmp = I[node]!;
         }
-        R[gparent] = tmp;
-        L[parent] = gparent;
+        I[gparent + 1] = tmp;
+        I[parent] = gparent;
         if (tmp !== NIL) {
-          P[tmp] = gparent;
+          I[tmp + 2] = gparent;
           B[tmp] = BLACK;
         }
         this.rotateSetParents(gparent, parent, RED);
@@ -488,45 +519,64 @@ export class IovaTree {
 
   // ---- erase (rb_erase) ----
 
-  /** Removes node `n` exactly as `rb_erase` does; its id may be reused by a later insert. */
-  erase(n: number): void {
-    const pred = this.prev(n);
-    const succ = this.next(n);
-    const rebalance = this.eraseAugmented(n);
+  /**
+   * Removes node `n` exactly as `rb_erase` does; its id may be reused by a later insert. `pred` and `succ`
+   * are its neighbours if the caller knows them (pass -1 to have them looked up).
+   */
+  erase(n: number, pred = -1, succ = -1): void {
+    if (pred < 0) pred = this.prev(n);
+    if (succ < 0) succ = this.next(n);
+    if (succ !== NIL) {
+      // succ's new gap, set before the erase: every aggregate the erase recomputes sees it. succ is an
+      // ancestor of n, or n's right child (a red leaf that takes n's place), or the leftmost node of n's
+      // right subtree (which takes n's place): the erase's own pass up from n's place covers the first and
+      // the last; a leaf's aggregate is its gap.
+      this.F[succ + 2] = gapOf(this.F[succ]!, pred === NIL ? -1 : this.F[pred + 1]!);
+      if (this.I[succ] === NIL && this.I[succ + 1] === NIL) this.F[succ + 3] = this.F[succ + 2]!;
+    }
+    const rebalance = this.eraseAugmented(n, succ);
     if (rebalance !== NIL) this.eraseColor(rebalance);
-    if (succ !== NIL) this.setGap(succ, pred);
     this.count--;
-    this.right[n] = this.freeIds;
+    this.I[n + 1] = this.freeIds;
     this.freeIds = n;
   }
 
   /** Lowers `lo` of node `n` (reserve_iova stretching a node down); the caller keeps the order valid. */
   setLo(n: number, lo: number): void {
-    this.lo[n] = lo;
-    this.setGap(n, this.prev(n));
+    const pred = this.prev(n);
+    this.F[n] = lo;
+    this.F[n + 2] = gapOf(lo, pred === NIL ? -1 : this.F[pred + 1]!);
+    this.fixUp(n, n, 0);
   }
 
-  private eraseAugmented(node: number): number {
-    const P = this.parent;
-    const L = this.left;
-    const R = this.right;
-    const B = this.black;
-    const child = R[node]!;
-    let tmp = L[node]!;
+  /**
+   * `__rb_erase_augmented`. `succ` is the node's successor, whose gap the caller has already updated: it
+   * is an ancestor of `node` (cases without a right subtree), or its right child that takes its place (a
+   * red leaf), or the leftmost node of its right subtree that takes its place; the final pass up must not
+   * stop before it.
+   */
+  private eraseAugmented(node: number, succ: number): number {
+    const I = this.I;
+    const B = this.B;
+    const child = I[node + 1]!;
+    let tmp = I[node]!;
     let rebalance: number;
+    let reach: number;
     if (tmp === NIL) {
-      const pcParent = P[node]!;
+      const pcParent = I[node + 2]!;
       const pcBlack = B[node]!;
+      reach = child === NIL ? succ : NIL;
       this.changeChild(node, child, pcParent);
       if (child !== NIL) {
-        P[child] = pcParent;
+        I[child + 2] = pcParent;
         B[child] = pcBlack;
         rebalance = NIL;
       } else rebalance = pcBlack === BLACK ? pcParent : NIL;
       tmp = pcParent;
     } else if (child === NIL) {
-      const pcParent = P[node]!;
-      P[tmp] = pcParent;
+      const pcParent = I[node + 2]!;
+      reach = succ;
+      I[tmp + 2] = pcParent;
       B[tmp] = B[node]!;
       this.changeChild(node, tmp, pcParent);
       rebalance = NIL;
@@ -535,143 +585,144 @@ export class IovaTree {
       let successor = child;
       let parent: number;
       let child2: number;
-      tmp = L[child]!;
+      tmp = I[child]!;
       if (tmp === NIL) {
         parent = successor;
-        child2 = R[successor]!;
+        child2 = I[successor + 1]!;
         this.augCopy(node, successor);
       } else {
         do {
           parent = successor;
           successor = tmp;
-          tmp = L[tmp]!;
+          tmp = I[tmp]!;
         } while (tmp !== NIL);
-        child2 = R[successor]!;
-        L[parent] = child2;
-        R[successor] = child;
-        P[child] = successor;
+        child2 = I[successor + 1]!;
+        I[parent] = child2;
+        I[successor + 1] = child;
+        I[child + 2] = successor;
+        // The nodes from the successor's old place up to node's right child lose it: recomputed from
+        // their children. The successor takes node's aggregate; the pass below takes one off its count.
         this.augCopy(node, successor);
         this.propagate(parent, successor);
       }
-      tmp = L[node]!;
-      L[successor] = tmp;
-      P[tmp] = successor;
-      const pcParent = P[node]!;
+      tmp = I[node]!;
+      I[successor] = tmp;
+      I[tmp + 2] = successor;
+      const pcParent = I[node + 2]!;
       const pcBlack = B[node]!;
       this.changeChild(node, successor, pcParent);
       if (child2 !== NIL) {
-        P[child2] = parent;
+        I[child2 + 2] = parent;
         B[child2] = BLACK;
         rebalance = NIL;
       } else rebalance = B[successor] === BLACK ? parent : NIL;
-      P[successor] = pcParent;
+      I[successor + 2] = pcParent;
       B[successor] = pcBlack;
       tmp = successor;
+      reach = successor;
     }
-    this.propagate(tmp, NIL);
+    this.fixUp(tmp, reach, -1);
     return rebalance;
   }
 
   private eraseColor(parent: number): void {
-    const P = this.parent;
-    const L = this.left;
-    const R = this.right;
-    const B = this.black;
+    const I = this.I;
+    const B = this.B;
     let node = NIL;
     for (;;) {
-      let sibling = R[parent]!;
+      let sibling = I[parent + 1]!;
       let tmp1: number;
       let tmp2: number;
       if (node !== sibling) {
         if (B[sibling] === RED) {
-          tmp1 = L[sibling]!;
-          R[parent] = tmp1;
-          L[sibling] = parent;
-          P[tmp1] = parent;
+          tmp1 = I[sibling]!;
+          I[parent + 1] = tmp1;
+          I[sibling] = parent;
+          I[tmp1 + 2] = parent;
           B[tmp1] = BLACK;
           this.rotateSetParents(parent, sibling, RED);
           this.augRotate(parent, sibling);
           sibling = tmp1;
         }
-        tmp1 = R[sibling]!;
+        tmp1 = I[sibling + 1]!;
         if (tmp1 === NIL || B[tmp1] === BLACK) {
-          tmp2 = L[sibling]!;
+          tmp2 = I[sibling]!;
           if (tmp2 === NIL || B[tmp2] === BLACK) {
-            P[sibling] = parent;
+            I[sibling + 2] = parent;
             B[sibling] = RED;
             if (B[parent] === RED) B[parent] = BLACK;
             else {
               node = parent;
-              parent = P[node]!;
+              parent = I[node + 2]!;
               if (parent !== NIL) continue;
             }
             break;
           }
-          tmp1 = R[tmp2]!;
-          L[sibling] = tmp1;
-          R[tmp2] = sibling;
-          R[parent] = tmp2;
+          tmp1 = I[tmp2 + 1]!;
+          I[sibling] = tmp1;
+          I[tmp2 + 1] = sibling;
+          I[parent + 1] = tmp2;
           if (tmp1 !== NIL) {
-            P[tmp1] = sibling;
+            I[tmp1 + 2] = sibling;
             B[tmp1] = BLACK;
           }
           this.augRotate(sibling, tmp2);
           tmp1 = sibling;
           sibling = tmp2;
         }
-        tmp2 = L[sibling]!;
-        R[parent] = tmp2;
-        L[sibling] = parent;
-        P[tmp1] = sibling;
+        tmp2 = I[sibling]!;
+        I[parent + 1] = tmp2;
+        I[sibling] = parent;
+        I[tmp1 + 2] = sibling;
         B[tmp1] = BLACK;
-        if (tmp2 !== NIL) P[tmp2] = parent;
+        if (tmp2 !== NIL) I[tmp2 + 2] = parent;
         this.rotateSetParents(parent, sibling, BLACK);
         this.augRotate(parent, sibling);
         break;
       } else {
-        sibling = L[parent]!;
+        sibling = I[parent]!;
         if (B[sibling] === RED) {
-          tmp1 = R[sibling]!;
-          L[parent] = tmp1;
-          R[sibling] = parent;
-          P[tmp1] = parent;
+          tmp1 = I[sibling + 1]!;
+          I[parent] = tmp1;
+          I[sibling + 1] = parent;
+          I[tmp1 + 2] = parent;
           B[tmp1] = BLACK;
           this.rotateSetParents(parent, sibling, RED);
           this.augRotate(parent, sibling);
           sibling = tmp1;
         }
-        tmp1 = L[sibling]!;
+        tmp1 = I[sibling]!;
         if (tmp1 === NIL || B[tmp1] === BLACK) {
-          tmp2 = R[sibling]!;
+          tmp2 = I[sibling + 1]!;
           if (tmp2 === NIL || B[tmp2] === BLACK) {
-            P[sibling] = parent;
+            I[sibling + 2] = parent;
             B[sibling] = RED;
             if (B[parent] === RED) B[parent] = BLACK;
             else {
               node = parent;
-              parent = P[node]!;
+              parent = I[node + 2]!;
               if (parent !== NIL) continue;
             }
             break;
           }
-          tmp1 = L[tmp2]!;
-          R[sibling] = tmp1;
-          L[tmp2] = sibling;
-          L[parent] = tmp2;
+          tmp1 = I[tmp2]!;
+          I[sibling + 1] = tmp1;
+          I[tmp2] = sibling;
+          I[parent] = tmp2;
           if (tmp1 !== NIL) {
-            P[tmp1] = sibling;
+            I[tmp1 + 2] = sibling;
             B[tmp1] = BLACK;
           }
           this.augRotate(sibling, tmp2);
           tmp1 = sibling;
           sibling = tmp2;
         }
-        tmp2 = R[sibling]!;
-        L[parent] = tmp2;
-        R[sibling] = parent;
-        P[tmp1] = sibling;
+        tmp2 = I[sibling + 1]!;
+        I[parent] = tmp2;
+        I[sibling + 1] = parent;
+        I[tmp1 + 2] = sibling;
         B[tmp1] = BLACK;
-        if (tmp2 !== NIL) P[tmp2] = parent;
+        if (tmp2 !== NIL) I[tmp2 + 2] = parent;
         this.rotateSetParents(parent, sibling, BLACK);
         this.augRotate(parent, sibling);
         break;
@@ -687,9 +738,9 @@ export class IovaTree {
     const out: number[] = [];
     const walk = (n: number, depth: number) => {
       if (n === NIL) return;
-      walk(this.left[n]!, depth + 1);
-      out.push(depth * 2 + this.black[n]!);
-      walk(this.right[n]!, depth + 1);
+      walk(this.I[n]!, depth + 1);
+      out.push(depth * 2 + this.B[n]!);
+      walk(this.I[n + 1]!, depth + 1);
     };
     walk(this.root, 0);
     return out;
