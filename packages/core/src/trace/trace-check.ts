@@ -265,6 +265,7 @@ export function traceToScenario(
     ...recon.mappings.map((m) => m.tNs),
   );
   const rel = (t: number) => Math.max(0, Math.round(t - t0));
+  const synthesized = new Map<Bdf, number>();
   let nextDmabuf = recon.dmabufs.length + 1;
   let nextAttach = recon.attachments.length + 1;
   for (const d of recon.dmabufs) {
@@ -322,6 +323,7 @@ export function traceToScenario(
         );
         continue;
       }
+      synthesized.set(e.device, e.bar);
       const dmabufId = nextDmabuf++;
       attachmentId = nextAttach++;
       ops.push({
@@ -356,7 +358,9 @@ export function traceToScenario(
   const order: Record<string, number> = { export: 0, attach: 1, map: 2, unmap: 3, detach: 4 };
   ops.sort((a, b) => a.tNs - b.tNs || a.line - b.line || (order[a.op] ?? 9) - (order[b.op] ?? 9));
   const mapOps = ops.filter((o) => o.op === 'map').map((o) => o.mappingId!);
-  const exporters = [...new Map([...exporterOf.values()].map((e) => [e.device, e.bar])).entries()];
+  const exporters = [
+    ...new Map([...[...exporterOf.values()].map((e) => [e.device, e.bar] as const), ...synthesized]).entries(),
+  ];
   importers.delete('');
   const spec: ScenarioSpec = {
     kind: 'dmasim-scenario',
