@@ -21,6 +21,9 @@ export const SG_CHUNKS: readonly SgChunk[] = ['page_aligned', 'uint_max', 'sz_2g
 const U32 = 0xffffffffn;
 const TWO_32 = 1n << 32n;
 
+let lastPage = 4096;
+let lastPageAligned = 0xfffff000n;
+
 /** `MAX_SG_ENT_SZ` in bytes for a variant and PAGE_SIZE (bytes, a power of two). */
 export function maxSgEntrySize(chunk: SgChunk, pageSize: number): bigint {
   switch (chunk) {
@@ -29,7 +32,11 @@ export function maxSgEntrySize(chunk: SgChunk, pageSize: number): bigint {
     case 'sz_2g':
       return 0x80000000n;
     default:
-      return U32 & ~(BigInt(pageSize) - 1n);
+      if (pageSize !== lastPage) {
+        lastPageAligned = U32 & ~(BigInt(pageSize) - 1n);
+        lastPage = pageSize;
+      }
+      return lastPageAligned;
   }
 }
 

@@ -284,3 +284,31 @@ test('stateHash equals fnv1a64Hex(canonicalJson(x)) on any JSON-like value with 
   );
   assert.equal(stateHash({ b: 1, a: [2n, 'x'] }), fnv1a64Hex('{"a":["0x2","x"],"b":1}'));
 });
+
+test('the generated encoder rejects values of the wrong kind and undoes the partial event', () => {
+  const enc = new FrameEncoder();
+  enc.push(attachEvent(0, 0));
+  const bad = {
+    ...attachEvent(1, 1),
+    data: { ...attachEvent(1, 1).data, importer: 'new-name', result: 1.5 },
+  } as SimEvent;
+  assert.throws(() => enc.push(bad), /field result: expected an integer, found 1\.5 \(event seq 1, dmabuf\.attach\)/);
+  const u64bad = {
+    ...attachEvent(1, 1),
+    type: 'iommu.map',
+    data: { domainId: 1, iova: -1n, paddr: 0n, size: 0n, prot: 0, collision: 'none' },
+  } as SimEvent;
+  assert.throws(() => enc.push(u64bad), /field iova: expected a bigint 0\.\.2\^64-1/);
+  const enumBad = {
+    ...attachEvent(1, 1),
+    type: 'iommu.map',
+    data: { domainId: 1, iova: 0n, paddr: 0n, size: 0n, prot: 0, collision: 'smash' },
+  } as SimEvent;
+  assert.throws(() => enc.push(enumBad), /field collision: expected one of none, overwrite, keep/);
+  enc.push({ ...attachEvent(1, 2), data: { ...attachEvent(1, 2).data, importer: 'new-name' } });
+  const { events } = decodeFrame(enc.finish({ scenarioId: 's', attempt: 0, frameIndex: 0 }));
+  assert.deepStrictEqual(
+    events.map((e) => (e.data as { importer: string }).importer),
+    ['0000:21:00.0', 'new-name'],
+  );
+});

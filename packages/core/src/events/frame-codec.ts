@@ -24,7 +24,8 @@
  */
 import { DmasimError, ErrorCode } from '../errors.ts';
 import { ByteReader, ByteWriter, fnv1a32 } from './bytes.ts';
-import { type CField, type CKind, compiledById, compiledByType, K } from './compiled-schema.ts';
+import { fieldsDecoder, fieldsEncoder } from './codegen.ts';
+import { compiledById, compiledByType } from './compiled-schema.ts';
 import { EVENT_SCHEMA_VERSION, type EventOrigin, type SimEvent } from './event-schema.ts';
 
 /** Version of the frame layout above. Raised on any change to it. */
@@ -104,10 +105,22 @@ export class FrameEncoder {
     const ce = compiledByType(ev.type);
     if (!ce) throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `frame encoder: unknown event type ${ev.type}`);
     const w = this.body;
-    w.varNum(ce.id * 2 + (ev.origin === 'ftrace' ? 1 : 0));
-    w.varNum(dt);
-    w.varNum(ev.cpu);
-    this.writeFields(ce.fields, ev.data as unknown as Record<string, unknown>);
+    const start = w.pos;
+    const strings = this.strings.size;
+    try {
+      w.varNum(ce.id * 2 + (ev.origin === 'ftrace' ? 1 : 0));
+      w.varNum(dt);
+      w.varNum(ev.cpu);
+      fieldsEncoder(ce.id)(w, ev.data as unknown as Record<string, unknown>, this.strings);
+    } catch (e) {
+      // Undo the partial event: its bytes and the strings it defined.
+      w.pos = start;
+      for (const [k, v] of this.strings) if (v > strings) this.strings.delete(k);
+      if ((e as { badField?: boolean }).badField) {
+        throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `${(e as Error).message} (event seq ${ev.seq}, ${ev.type})`);
+      }
+      throw e;
+    }
     this.lastTNs = ev.tNs;
     this.nextSeq = ev.seq + 1;
     this.count++;
@@ -157,78 +170,6 @@ export class FrameEncoder {
     this.strings = new Map();
     this.count = 0;
     return out;
-  }
-
-  private writeFields(fields: readonly CField[], obj: Record<string, unknown>): void {
-    for (let i = 0; i < fields.length; i++) {
-      const f = fields[i]!;
-      this.writeValue(f.kind, obj[f.name], f.name);
-    }
-  }
-
-  private writeValue(k: CKind, v: unknown, name: string): void {
-    const w = this.body;
-    switch (k.code) {
-      case K.U32:
-      case K.NUM:
-        if (typeof v !== 'number' || !(v >= 0) || !Number.isSafeInteger(v)) this.bad(name, v, 'a non-negative integer');
-        w.varNum(v);
-        return;
-      case K.INT:
-        if (typeof v !== 'number' || !Number.isSafeInteger(v)) this.bad(name, v, 'an integer');
-        w.varInt(v);
-        return;
-      case K.U64:
-        if (typeof v !== 'bigint' || v < 0n) this.bad(name, v, 'a non-negative bigint');
-        w.varU64(v);
-        return;
-      case K.STR: {
-        if (typeof v !== 'string') this.bad(name, v, 'a string');
-        const ref = this.strings.get(v);
-        if (ref !== undefined) {
-          w.varNum(ref);
-        } else {
-          this.strings.set(v, this.strings.size + 1);
-          w.u8(0);
-          w.str(v);
-        }
-        return;
-      }
-      case K.BOOL:
-        if (typeof v !== 'boolean') this.bad(name, v, 'a boolean');
-        w.u8(v ? 1 : 0);
-        return;
-      case K.ENUM: {
-        const idx = k.valueIndex!.get(v as string);
-        if (idx === undefined) this.bad(name, v, `one of ${k.values!.join(', ')}`);
-        w.varNum(idx);
-        return;
-      }
-      case K.OPT:
-        if (v === null) {
-          w.u8(0);
-        } else {
-          w.u8(1);
-          this.writeValue(k.inner!, v, name);
-        }
-        return;
-      case K.LIST: {
-        if (!Array.isArray(v)) this.bad(name, v, 'an array');
-        w.varNum(v.length);
-        for (let i = 0; i < v.length; i++) this.writeValue(k.inner!, v[i], name);
-        return;
-      }
-      default:
-        if (typeof v !== 'object' || v === null) this.bad(name, v, 'an object');
-        this.writeFields(k.fields!, v as Record<string, unknown>);
-    }
-  }
-
-  private bad(name: string, v: unknown, expected: string): never {
-    throw new DmasimError(
-      ErrorCode.INVALID_ARGUMENT,
-      `frame encoder: field ${name}: expected ${expected}, found ${typeof v === 'bigint' ? `${v}n` : JSON.stringify(v)}`,
-    );
   }
 }
 
@@ -282,78 +223,6 @@ export function decodeFrameHeader(bytes: Uint8Array, source = 'frame', offset = 
   return readHeader(new ByteReader(bytes, source, offset));
 }
 
-class FrameDecoder {
-  private readonly strings: string[] = [];
-  private readonly r: ByteReader;
-  constructor(r: ByteReader) {
-    this.r = r;
-  }
-
-  fields(fields: readonly CField[]): Record<string, unknown> {
-    const o: Record<string, unknown> = {};
-    for (let i = 0; i < fields.length; i++) {
-      const f = fields[i]!;
-      o[f.name] = this.value(f.kind);
-    }
-    return o;
-  }
-
-  value(k: CKind): unknown {
-    const r = this.r;
-    switch (k.code) {
-      case K.U32: {
-        const v = r.varNum();
-        if (v > 0xffffffff) r.fail(`value ${v} does not fit 32 bits`);
-        return v;
-      }
-      case K.NUM:
-        return r.varNum();
-      case K.INT:
-        return r.varInt();
-      case K.U64:
-        return r.varU64();
-      case K.STR: {
-        const ref = r.varNum();
-        if (ref === 0) {
-          const s = r.str();
-          this.strings.push(s);
-          return s;
-        }
-        const s = this.strings[ref - 1];
-        if (s === undefined) r.fail(`string reference ${ref} before its definition`);
-        return s;
-      }
-      case K.BOOL: {
-        const b = r.u8();
-        if (b > 1) r.fail(`boolean byte ${b}`);
-        return b === 1;
-      }
-      case K.ENUM: {
-        const at = r.pos;
-        const i = r.varNum();
-        const v = k.values![i];
-        if (v === undefined) r.fail(`enum index ${i} out of range (${k.values!.length} values)`, at);
-        return v;
-      }
-      case K.OPT: {
-        const b = r.u8();
-        if (b === 0) return null;
-        if (b !== 1) r.fail(`optional-field marker ${b}`);
-        return this.value(k.inner!);
-      }
-      case K.LIST: {
-        const n = r.varNum();
-        if (n > r.end - r.pos) r.fail(`list of ${n} items cannot fit in the ${r.end - r.pos} bytes left`);
-        const out = new Array<unknown>(n);
-        for (let i = 0; i < n; i++) out[i] = this.value(k.inner!);
-        return out;
-      }
-      default:
-        return this.fields(k.fields!);
-    }
-  }
-}
-
 /**
  * Decodes one frame (the checksum is verified first).
  * @throws DmasimError EVENT_DECODE (truncated, corrupted, unknown event type), EVENT_VERSION.
@@ -367,17 +236,19 @@ export function decodeFrame(bytes: Uint8Array, source = 'frame', offset = 0): { 
   if (fnv1a32(bytes, offset, end - 4) !== stored) r.fail('frame checksum mismatch (corrupted frame)', offset);
   const body = new ByteReader(bytes, source, r.pos, end - 4);
   let tNs = meta.firstTNs;
-  const dec = new FrameDecoder(body);
+  const strings: string[] = [];
   const events: SimEvent[] = new Array(meta.count);
   for (let i = 0; i < meta.count; i++) {
     const at = body.pos;
     const head = body.varNum();
-    const ce = compiledById(Math.floor(head / 2));
-    if (!ce) return body.fail(`unknown event type id ${Math.floor(head / 2)}`, at);
+    const id = Math.floor(head / 2);
+    const ce = compiledById(id);
+    const decode = fieldsDecoder(id);
+    if (!ce || !decode) return body.fail(`unknown event type id ${id}`, at);
     tNs += body.varNum();
     const cpu = body.varNum();
     const origin: EventOrigin = head % 2 === 1 ? 'ftrace' : 'sim';
-    const data = dec.fields(ce.fields);
+    const data = decode(body, strings);
     events[i] = {
       scenarioId: meta.scenarioId,
       seq: meta.firstSeq + i,

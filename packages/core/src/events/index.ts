@@ -50,4 +50,12 @@ export {
 } from './frame-codec.ts';
 export { type ReplayResult, replayEvents, SimReducer } from './reducer.ts';
 export { Fnv1a64, stateHash } from './state-hash.ts';
-export { eventToStep, isStepEventType, STEP_SCHEMA_CHECKS, type StepEventType, stepToEvent } from './step-events.ts';
+export {
+  eventToStep,
+  isStepEventType,
+  STEP_SCHEMA_CHECKS,
+  type StepEventType,
+  stepEventType,
+  stepPayload,
+  stepToEvent,
+} from './step-events.ts';

@@ -10,6 +10,7 @@
  * entry ever disagree.
  */
 import type { IommuStep } from '../iommu/iommu-steps.ts';
+import { stepCopier } from './codegen.ts';
 import type { EventData, EventType } from './event-schema.ts';
 
 /** Event types that carry a DMA/IOMMU/IOVA step record. */
@@ -34,35 +35,25 @@ export type StepEventType =
   | 'dma.device_setup'
   | 'kernel.log';
 
-/** Optional fields of the allocator's pass-through records that must be present (null) in payloads. */
-const PASS_EXTRAS: Record<string, readonly string[]> = {
-  'iova.alloc': ['device', 'caller', 'phase'],
-  'iova.free': ['fqQueue'],
-};
-
 /**
  * The event type and payload of a step record.
  *
- * A payload is a fresh object: the step's fields in the step record's order (decoding gives the schema's
- * order; consumers must not depend on key order), `kind` dropped, optional fields filled with null.
+ * A payload is a fresh object with the schema's fields in the schema's order (generated copier,
+ * `codegen.ts`), `kind` dropped, optional fields filled with null.
  */
 export function stepToEvent(step: IommuStep): { type: StepEventType; data: Record<string, unknown> } {
-  const { kind, ...rest } = step as IommuStep & Record<string, unknown>;
-  let type: StepEventType = kind as StepEventType;
-  if (kind === 'iova.free' && (rest as { destination?: unknown }).destination === 'flush_queue') {
-    type = 'iova.queue';
-    delete (rest as Record<string, unknown>).destination;
-  } else {
-    const extras = PASS_EXTRAS[kind];
-    if (extras) for (const f of extras) if (rest[f] === undefined) rest[f] = null;
-    if (kind === 'iova.rcache_flush' || kind === 'iova.depot' || kind === 'iova.reserve') {
-      // The pass-through type allows these on every allocator record; only alloc/free carry them.
-      for (const f of ['device', 'caller', 'phase', 'fqQueue']) {
-        if (rest[f] === undefined || rest[f] === null) delete rest[f];
-      }
-    }
-  }
-  return { type, data: rest };
+  const type = stepEventType(step);
+  return { type, data: stepPayload(type, step) };
+}
+
+/** The event type of a step record (see the file comment for `iova.queue`). */
+export function stepEventType(step: IommuStep): StepEventType {
+  return step.kind === 'iova.free' && step.destination === 'flush_queue' ? 'iova.queue' : (step.kind as StepEventType);
+}
+
+/** The payload of a step record for its event type (see {@link stepToEvent}). */
+export function stepPayload(type: StepEventType, step: IommuStep): Record<string, unknown> {
+  return stepCopier(type)(step as unknown as Record<string, unknown>);
 }
 
 /** The step record an event of a {@link StepEventType} was made from (for the layers' reducers). */

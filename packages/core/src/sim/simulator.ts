@@ -20,7 +20,7 @@ import { vfioAttachResult, vfioCheckDmabufExport, vfioPinResult } from '../dmabu
 import { DmasimError, ErrorCode } from '../errors.ts';
 import type { EventData, EventType, SimEvent } from '../events/event-schema.ts';
 import { stateHash } from '../events/state-hash.ts';
-import { stepToEvent } from '../events/step-events.ts';
+import { stepEventType, stepPayload } from '../events/step-events.ts';
 import { dmaMapPhys, dmaUnmapPhys } from '../iommu/dma-api.ts';
 import { DmaDevice } from '../iommu/dma-device.ts';
 import { DmaAttr } from '../iommu/dma-mapping.ts';
@@ -30,7 +30,7 @@ import { snapshotIommuSystem } from '../iommu/iommu-reducer.ts';
 import type { IommuStep } from '../iommu/iommu-steps.ts';
 import { KernelContext } from '../iommu/kernel-context.ts';
 import type { MapTypeName } from '../p2p/map-type.ts';
-import { pciP2pdmaMapType } from '../p2p/p2pdma-map-type.ts';
+import { type MapTypeOptions, pciP2pdmaMapType } from '../p2p/p2pdma-map-type.ts';
 import { type P2pdmaProvider, type P2pdmaState, pcimP2pdmaInit } from '../p2p/p2pdma-state.ts';
 import type { PciFunction, Topology } from '../topology/topology.ts';
 import type { SimConfig, SimExporterConfig, SimImporterConfig } from './sim-config.ts';
@@ -54,6 +54,8 @@ export interface ExporterRt {
   readonly cfg: SimExporterConfig;
   readonly fn: PciFunction;
   readonly p2p: P2pdmaState | null;
+  /** Options of its map-type decisions (one object, so the p2p area's resolved-options cache hits). */
+  readonly mapTypeOptions: MapTypeOptions;
   memoryEnabled: boolean;
   registered: boolean;
   readonly dmabufs: Set<number>;
@@ -201,8 +203,8 @@ export class Simulator {
   };
 
   private onStep(step: IommuStep): void {
-    const { type, data } = stepToEvent(step);
-    this.emit(type, data as never);
+    const type = stepEventType(step);
+    this.emit(type, stepPayload(type, step) as never);
     switch (step.kind) {
       case 'iova.alloc':
         if (step.phantom) {
@@ -370,7 +372,15 @@ export class Simulator {
           .map((p) => ({ bar: p.bar, cpuStart: p.cpuStart, len: p.length, busOffset: p.busOffset }))
       : [];
     this.emit('p2p.provider_init', { device: fn.bdf, result: init.ret, providers });
-    this.exporters.set(fn.bdf, { cfg, fn, p2p: init.state, memoryEnabled: true, registered: true, dmabufs: new Set() });
+    this.exporters.set(fn.bdf, {
+      cfg,
+      fn,
+      p2p: init.state,
+      mapTypeOptions: { ...this.config.kernel.p2p, provider: fn.bdf, detectStaleCache: false },
+      memoryEnabled: true,
+      registered: true,
+      dmabufs: new Set(),
+    });
   }
 
   // ------------------------------------------------------------------------------------------ time
@@ -537,11 +547,7 @@ export class Simulator {
   }
 
   private mapType(d: DmabufRt, imp: ImporterRt): MapTypeName {
-    const dec = pciP2pdmaMapType(d.exporter.p2p, imp.fn.bdf, this.topology, {
-      ...this.config.kernel.p2p,
-      provider: d.exporter.fn.bdf,
-      detectStaleCache: false,
-    });
+    const dec = pciP2pdmaMapType(d.exporter.p2p, imp.fn.bdf, this.topology, d.exporter.mapTypeOptions);
     this.emit('p2p.map_type', {
       provider: dec.provider,
       client: dec.client,
@@ -658,13 +664,18 @@ export class Simulator {
     return result;
   }
 
-  private sgtEnv(a: AttachmentRt, mappingId: number): SgtEnv {
+  /** The helper's surroundings for one call; `seen` records the map type the helper asked for. */
+  private sgtEnv(a: AttachmentRt, mappingId: number, seen?: { type: MapTypeName | null }): SgtEnv {
     return {
       dev: a.importer.dev,
       cpu: this.cpu,
       sgChunk: this.config.kernel.sgChunk,
       pageSize: this.topology.platform.pageSize,
-      mapType: () => this.mapType(a.dmabuf, a.importer),
+      mapType: () => {
+        const t = this.mapType(a.dmabuf, a.importer);
+        if (seen) seen.type = t;
+        return t;
+      },
       emit: this.emit,
       mappingId,
       dmabufId: a.dmabuf.id,
@@ -744,16 +755,9 @@ export class Simulator {
     }
     if (backing === 'system') return this.mapSystem(a, id, dirNum, end);
 
-    let mapTypeSeen: MapTypeName | null = null;
-    const env = this.sgtEnv(a, id);
-    const envWithType: SgtEnv = {
-      ...env,
-      mapType: () => {
-        mapTypeSeen = env.mapType();
-        return mapTypeSeen;
-      },
-    };
-    const r = dmaBufPhysVecToSgt(envWithType, d.provider, d.physVec, d.size, dirNum);
+    const seen: { type: MapTypeName | null } = { type: null };
+    const r = dmaBufPhysVecToSgt(this.sgtEnv(a, id, seen), d.provider, d.physVec, d.size, dirNum);
+    const mapTypeSeen = seen.type;
     if (!r.ok) {
       const st = r.state && r.state.size !== 0n ? { addr: r.state.addr, size: r.state.size } : null;
       end(r.mode, r.errno, r.entries, r.nents, r.warnings, st, r.mappedLen);
@@ -861,12 +865,16 @@ export class Simulator {
     return { result: 0, id, mode: 'system', mapType: null, entries, fellBack: false };
   }
 
-  /** The importer touches every byte of every entry: unmapped IOVA faults (hazard 3.8-1). */
+  /**
+   * The importer touches every byte of every entry: unmapped IOVA faults (hazard 3.8-1). Only an IOVA-mode
+   * mapping of several ranges can have holes right after it was made (every other mapping was just
+   * mapped whole), so only those are walked.
+   */
   private checkAccess(m: MappingRt): void {
-    if (!this.config.access) return;
+    if (!this.config.access || m.mode !== 'iova' || (m.sgt?.ranges.length ?? 0) < 2) return;
     const dev = m.attachment.importer.dev;
     const domain = dev.dmaIommu ? dev.domain : null;
-    if (domain === null || m.mode === 'bus_addr') return;
+    if (domain === null) return;
     for (const e of m.entries) {
       if (e.dmaLength === 0) continue;
       let cursor = e.dmaAddress;
@@ -1028,9 +1036,12 @@ export class Simulator {
     return h;
   }
 
-  /** The IOMMU domains, by id. */
-  domainList(): IommuDomain[] {
-    return insertionSorted(this.domains.values(), (d) => d.id);
+  private sortedDomains: IommuDomain[] | null = null;
+
+  /** The IOMMU domains, by id (all exist from construction on). */
+  domainList(): readonly IommuDomain[] {
+    this.sortedDomains ??= insertionSorted(this.domains.values(), (d) => d.id);
+    return this.sortedDomains;
   }
 
   /** The largest SG entry of this kernel version (bytes). */

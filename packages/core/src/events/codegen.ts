@@ -1,0 +1,209 @@
+/**
+ * Specialised functions generated from the schema, once per event type at module load: the frame
+ * encoder and decoder of each type's fields, and the copier that turns a step record into an event
+ * payload. Generated code is straight-line (no per-field interpretation), which makes the codec several
+ * times faster than walking the schema per value (bench/mapping.bench.ts, `codec.*`). The generated
+ * functions check kinds as strictly as the interpreter in `event-json.ts` validates them.
+ *
+ * Only code built from the schema's own field names (identifiers checked below) is compiled; no input
+ * data ever reaches `new Function`.
+ */
+import type { ByteReader, ByteWriter } from './bytes.ts';
+import { type CEvent, type CKind, compiledEvents, K } from './compiled-schema.ts';
+
+/** Encodes an event's fields. `st` is the frame's string table (string -> 1-based index). */
+export type FieldsEncoder = (w: ByteWriter, d: Record<string, unknown>, st: Map<string, number>) => void;
+/** Decodes an event's fields. `strs` is the frame's string table so far. */
+export type FieldsDecoder = (r: ByteReader, strs: string[]) => Record<string, unknown>;
+/** Copies a step record's fields into a fresh payload in schema order (absent optional fields -> null). */
+export type StepCopier = (s: Record<string, unknown>) => Record<string, unknown>;
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function checkName(n: string): string {
+  if (!IDENT.test(n)) throw new Error(`event schema: field name ${JSON.stringify(n)} is not an identifier`);
+  return n;
+}
+
+/** Helpers the generated code calls. */
+function badValue(field: string, v: unknown, expected: string): never {
+  const found = typeof v === 'bigint' ? `${v}n` : JSON.stringify(v);
+  throw Object.assign(new Error(`frame encoder: field ${field}: expected ${expected}, found ${found}`), {
+    badField: true,
+  });
+}
+
+interface Gen {
+  consts: unknown[];
+  n: number;
+}
+
+function constRef(g: Gen, v: unknown): string {
+  g.consts.push(v);
+  return `C[${g.consts.length - 1}]`;
+}
+
+function encodeKind(g: Gen, k: CKind, v: string, field: string): string {
+  const bad = (expected: string) => `H.bad(${JSON.stringify(field)}, ${v}, ${JSON.stringify(expected)})`;
+  switch (k.code) {
+    case K.U32:
+      return `if (typeof ${v} !== 'number' || !(${v} >= 0 && ${v} <= 4294967295) || ${v} !== Math.floor(${v})) ${bad('an integer 0..2^32-1')}; w.varNum(${v});`;
+    case K.NUM:
+      return `if (typeof ${v} !== 'number' || !(${v} >= 0) || !Number.isSafeInteger(${v})) ${bad('a non-negative integer')}; w.varNum(${v});`;
+    case K.INT:
+      return `if (typeof ${v} !== 'number' || !Number.isSafeInteger(${v})) ${bad('an integer')}; w.varInt(${v});`;
+    case K.U64:
+      return `if (typeof ${v} !== 'bigint' || ${v} < 0n || ${v} > 18446744073709551615n) ${bad('a bigint 0..2^64-1')}; w.varU64(${v});`;
+    case K.STR: {
+      const r = `s${g.n++}`;
+      return `if (typeof ${v} !== 'string') ${bad('a string')}; { const ${r} = st.get(${v}); if (${r} !== undefined) w.varNum(${r}); else { st.set(${v}, st.size + 1); w.u8(0); w.str(${v}); } }`;
+    }
+    case K.BOOL:
+      return `if (${v} === true) w.u8(1); else if (${v} === false) w.u8(0); else ${bad('a boolean')};`;
+    case K.ENUM: {
+      const m = constRef(g, k.valueIndex);
+      const r = `e${g.n++}`;
+      return `{ const ${r} = ${m}.get(${v}); if (${r} === undefined) ${bad(`one of ${k.values!.join(', ')}`)}; w.varNum(${r}); }`;
+    }
+    case K.OPT:
+      return `if (${v} === null) w.u8(0); else { w.u8(1); ${encodeKind(g, k.inner!, v, field)} }`;
+    case K.LIST: {
+      const i = `i${g.n++}`;
+      const x = `x${g.n++}`;
+      return `if (!Array.isArray(${v})) ${bad('an array')}; w.varNum(${v}.length); for (let ${i} = 0; ${i} < ${v}.length; ${i}++) { const ${x} = ${v}[${i}]; ${encodeKind(g, k.inner!, x, field)} }`;
+    }
+    default: {
+      const parts = [`if (typeof ${v} !== 'object' || ${v} === null) ${bad('an object')};`];
+      for (const f of k.fields!) {
+        const x = `f${g.n++}`;
+        parts.push(`{ const ${x} = ${v}.${checkName(f.name)}; ${encodeKind(g, f.kind, x, `${field}.${f.name}`)} }`);
+      }
+      return parts.join(' ');
+    }
+  }
+}
+
+function decodeKind(g: Gen, k: CKind): string {
+  switch (k.code) {
+    case K.U32:
+      return 'H.u32(r)';
+    case K.NUM:
+      return 'r.varNum()';
+    case K.INT:
+      return 'r.varInt()';
+    case K.U64:
+      return 'r.varU64()';
+    case K.STR:
+      return 'H.str(r, strs)';
+    case K.BOOL:
+      return 'H.bool(r)';
+    case K.ENUM:
+      return `H.enumValue(r, ${constRef(g, k.values)})`;
+    case K.OPT:
+      return `(H.present(r) ? ${decodeKind(g, k.inner!)} : null)`;
+    case K.LIST: {
+      const item = `function (r, strs) { return ${decodeKind(g, k.inner!)}; }`;
+      const fn = constRef(g, null);
+      g.consts[g.consts.length - 1] = item;
+      return `H.list(r, strs, ${fn})`;
+    }
+    default:
+      return `{ ${k.fields!.map((f) => `${checkName(f.name)}: ${decodeKind(g, f.kind)}`).join(', ')} }`;
+  }
+}
+
+const decodeHelpers = {
+  u32(r: ByteReader): number {
+    const v = r.varNum();
+    if (v > 0xffffffff) r.fail(`value ${v} does not fit 32 bits`);
+    return v;
+  },
+  str(r: ByteReader, strs: string[]): string {
+    const ref = r.varNum();
+    if (ref === 0) {
+      const s = r.str();
+      strs.push(s);
+      return s;
+    }
+    const s = strs[ref - 1];
+    if (s === undefined) r.fail(`string reference ${ref} before its definition`);
+    return s;
+  },
+  bool(r: ByteReader): boolean {
+    const b = r.u8();
+    if (b > 1) r.fail(`boolean byte ${b}`);
+    return b === 1;
+  },
+  enumValue(r: ByteReader, values: readonly string[]): string {
+    const at = r.pos;
+    const i = r.varNum();
+    const v = values[i];
+    if (v === undefined) r.fail(`enum index ${i} out of range (${values.length} values)`, at);
+    return v;
+  },
+  present(r: ByteReader): boolean {
+    const b = r.u8();
+    if (b > 1) r.fail(`optional-field marker ${b}`);
+    return b === 1;
+  },
+  list(r: ByteReader, strs: string[], item: (r: ByteReader, strs: string[]) => unknown): unknown[] {
+    const n = r.varNum();
+    if (n > r.end - r.pos) r.fail(`list of ${n} items cannot fit in the ${r.end - r.pos} bytes left`);
+    const out = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) out[i] = item(r, strs);
+    return out;
+  },
+};
+
+function compileEncoder(ce: CEvent): FieldsEncoder {
+  const g: Gen = { consts: [], n: 0 };
+  const body = ce.fields
+    .map((f) => `{ const v = d.${checkName(f.name)}; ${encodeKind(g, f.kind, 'v', f.name)} }`)
+    .join('\n');
+  const make = new Function('H', 'C', `return function encode_${ce.id}(w, d, st) {\n${body}\n};`);
+  return make({ bad: badValue }, g.consts) as FieldsEncoder;
+}
+
+function compileDecoder(ce: CEvent): FieldsDecoder {
+  const g: Gen = { consts: [], n: 0 };
+  const expr = `{ ${ce.fields.map((f) => `${checkName(f.name)}: ${decodeKind(g, f.kind)}`).join(', ')} }`;
+  // List item decoders were stored as source text; compile them in the same scope.
+  const itemDecls = g.consts
+    .map((c, i) => (typeof c === 'string' ? `C[${i}] = ${c};` : ''))
+    .filter((s) => s !== '')
+    .join('\n');
+  const make = new Function('H', 'C', `${itemDecls}\nreturn function decode_${ce.id}(r, strs) { return ${expr}; };`);
+  return make(decodeHelpers, g.consts) as FieldsDecoder;
+}
+
+function compileCopier(ce: CEvent): StepCopier {
+  const fields = ce.fields.map((f) => {
+    const n = checkName(f.name);
+    return f.kind.code === K.OPT ? `${n}: s.${n} === undefined ? null : s.${n}` : `${n}: s.${n}`;
+  });
+  return new Function(`return function copy_${ce.id}(s) { return { ${fields.join(', ')} }; };`)() as StepCopier;
+}
+
+const encoders: (FieldsEncoder | undefined)[] = [];
+const decoders: (FieldsDecoder | undefined)[] = [];
+const copiers = new Map<string, StepCopier>();
+for (const ce of compiledEvents()) {
+  encoders[ce.id] = compileEncoder(ce);
+  decoders[ce.id] = compileDecoder(ce);
+  copiers.set(ce.type, compileCopier(ce));
+}
+
+/** The generated field encoder of event type id `id`. */
+export function fieldsEncoder(id: number): FieldsEncoder {
+  return encoders[id]!;
+}
+
+/** The generated field decoder of event type id `id`, or undefined for an unknown id. */
+export function fieldsDecoder(id: number): FieldsDecoder | undefined {
+  return decoders[id];
+}
+
+/** The generated step-record copier of an event type. */
+export function stepCopier(type: string): StepCopier {
+  return copiers.get(type)!;
+}
