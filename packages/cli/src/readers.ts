@@ -22,6 +22,6 @@ export const fileReaders: FileReaders = {
     return parseScenarioFile(readText(path, 'scenario file'), path) as unknown as Record<string, unknown>;
   },
   topology(path) {
-    return loadMachine([path], { hostBridgeId: [], label: [], quiet: true }).spec;
+    return loadMachine([path], { hostBridgeId: [], label: [], numaNode: [], quiet: true }).spec;
   },
 };

@@ -79,6 +79,8 @@ interface Axis {
   readonly steps: readonly PathStep[] | null;
   readonly values: readonly unknown[];
   readonly keys: readonly string[];
+  /** How each value is shown in report groups: its canonical JSON, or for `set` values their `name`. */
+  readonly labels: readonly string[];
 }
 
 /** A validated sweep, able to compute any of its points from an index. */
@@ -134,7 +136,21 @@ export class Sweep {
           `axis "${name}" lists the value ${keys[dup]!.slice(0, 60)} twice: every value must be distinct`,
         );
       }
-      return { name, path: isSet ? '' : a.path, steps, values, keys };
+      const labels = isSet
+        ? values.map((v, j) => {
+            const n = (v as { name?: unknown }).name;
+            return typeof n === 'string' ? JSON.stringify(n) : keys[j]!;
+          })
+        : keys;
+      const dupLabel = labels.findIndex((k, j) => labels.indexOf(k) !== j);
+      if (dupLabel >= 0) {
+        throw parseError(
+          ErrorCode.SWEEP_SPEC_INVALID,
+          { file, field: `/axes/${i}/set/${dupLabel}/name` },
+          `axis "${name}" names two of its values ${labels[dupLabel]}: names must be distinct`,
+        );
+      }
+      return { name, path: isSet ? '' : a.path, steps, values, keys, labels };
     });
     const s = spec.seeds;
     this.seeds = Array.isArray(s) ? { list: s, start: 0, count: s.length } : { start: s.start ?? 1, count: s.count };
@@ -197,7 +213,7 @@ export class Sweep {
       const v = a.values[picks[i]!];
       values.push(v);
       keys.push(a.keys[picks[i]!]!);
-      if (this.groupBy.includes(a.name)) group[a.name] = a.keys[picks[i]!]!;
+      if (this.groupBy.includes(a.name)) group[a.name] = a.labels[picks[i]!]!;
       scenario = a.steps ? setPath(scenario, a.steps, v, a.path) : { ...(scenario as object), ...(v as object) };
     }
     scenario = setPath(scenario, ['seed'], seed, 'seed');
