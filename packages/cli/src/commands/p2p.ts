@@ -159,7 +159,7 @@ export const p2pCommand: CliCommand = {
       .command('p2p')
       .summary(this.summary)
       .description(
-        "The kernel's pci_p2pdma_map_type() decision (drivers/pci/p2pdma.c) as dmasim models it: replay vector files\n" +
+        "The kernel's pci_p2pdma_map_type() decision (drivers/pci/p2pdma.c) as dmasim models it: replay vector files " +
           'recorded from the real kernel code, or explain the decision for one pair of a dmasim topology file.',
       );
     const tree = () =>
@@ -171,9 +171,12 @@ export const p2pCommand: CliCommand = {
         .default('pci');
     p2p
       .command('check')
+      .summary('replay p2p vector files; print the first mismatch per file and "N passed, M failed"')
       .description(
-        'replay p2p vector files (shared/vectors/p2p/*.ndjson): for every pair, compare mapType, distance, acsList,\n' +
-          'log (verbose) and logQuiet; print the first mismatch per file and "N passed, M failed"; exit 1 on any mismatch',
+        'Replay p2p vector files (shared/vectors/p2p/*.ndjson): for every pair, on an empty cache, compare mapType, ' +
+          'distance, acsList and log (verbose = true) and logQuiet (verbose = false); print the first mismatch per file ' +
+          '(topology, pair, field, expected vs got) and "N passed, M failed" (pairs). Exit 1 on any mismatch, 3 on a ' +
+          'malformed file.',
       )
       .argument('<FILE...>', 'p2p vector files (NDJSON)')
       .addOption(tree())
@@ -181,9 +184,11 @@ export const p2pCommand: CliCommand = {
       .action(checkAction);
     p2p
       .command('pair')
+      .summary('explain the decision for one provider -> client pair of a topology file')
       .description(
-        'the decision for one provider -> client pair of a dmasim topology file (JSON or YAML): map type, distance,\n' +
-          'common upstream bridge, ACS nodes, host bridges compared, the kernel log lines, hazards, nvidia-smi path class',
+        'The decision for one provider -> client pair of a dmasim topology file (JSON or YAML), computed as on an ' +
+          'empty cache: map type, distance, common upstream bridge, ACS nodes, host bridges compared, the kernel log ' +
+          'lines, hazards and the nvidia-smi path class.',
       )
       .argument('<TOPOLOGY>', 'a dmasim topology file (dmasim topo export writes one)')
       .argument('<PROVIDER>', 'the function that owns the memory: bdf (0000:c1:00.0 or c1:00.0) or label (GPU0)')
