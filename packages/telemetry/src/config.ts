@@ -212,7 +212,7 @@ export function resolveTelemetryConfig(opts: TelemetryOptions): TelemetryConfig 
   const metricsUrl = validUrl(env, 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT', warnings);
   const otlpTracesTarget = tracesUrl ?? signalUrl(base ?? DEFAULT_OTLP_BASE, 'v1/traces');
   const otlpMetricsTarget = metricsUrl ?? signalUrl(base ?? DEFAULT_OTLP_BASE, 'v1/metrics');
-  const envFile = nonEmpty(env, 'DMASIM_TRACE_FILE');
+  const envFile = env.DMASIM_TRACE_FILE?.trim() || undefined;
   const traceFlag = opts.trace === true;
   const file = envFile ?? (traceFlag && !base && !tracesUrl ? opts.traceFile : undefined);
 
