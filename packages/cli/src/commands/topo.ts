@@ -77,9 +77,10 @@ export const topoCommand: CliCommand = {
       .command('topo')
       .summary(this.summary)
       .description(
-        'Read a real machine from lspci, sysfs, hwloc or nvidia-smi data (or a dmasim topology file) and show it, the\n' +
-          'P2PDMA decision for every device pair, or its agreement with nvidia-smi. Facts the data lack (CPU, host-bridge\n' +
-          'ids, ACS) are assumed, listed under "Assumed", and set with --cpu, --host-bridge-id, --acs-default.',
+        'Read a real machine from lspci, sysfs, hwloc or nvidia-smi data (or a dmasim topology file) and show it, the ' +
+          'P2PDMA decision for every device pair, or its agreement with nvidia-smi. Facts the data lack (CPU, host-bridge ' +
+          'ids, ACS, NUMA nodes, labels) are assumed, listed under "Assumed", and set with --cpu, --host-bridge-id, ' +
+          '--acs-default, --numa-node and --label.',
       );
     withMachineOptions(
       topo

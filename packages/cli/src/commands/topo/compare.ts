@@ -79,8 +79,10 @@ function explain(
     );
   } else {
     const numa = m.assumed.find((x) => x.field === 'platform.numaNodes');
+    const single = m.topology.platform.numaNodes === 1;
+    const nodeOf = (f: typeof fa): string => String(f.numaNode ?? f.hostBridge.numaNode ?? (single ? 0 : '?'));
     out.push(
-      `NODE vs SYS is a NUMA question: dmasim places ${a} in node ${fa.numaNode ?? fa.hostBridge.numaNode ?? '?'} and ${b} in node ${fb.numaNode ?? fb.hostBridge.numaNode ?? '?'}${numa ? ` (the node count was assumed: ${numa.why})` : ''}; give data with NUMA nodes (hwloc XML, sysfs numa_node, lspci -vvv "NUMA node")`,
+      `NODE vs SYS is a NUMA question: dmasim places ${a} in node ${nodeOf(fa)} and ${b} in node ${nodeOf(fb)}${numa ? ` (the node count was assumed: ${numa.why})` : ''}; give data with NUMA nodes (hwloc XML, sysfs numa_node, lspci -vvv "NUMA node") or set --numa-node`,
     );
   }
   for (const [label, bdf] of [

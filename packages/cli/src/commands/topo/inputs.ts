@@ -10,8 +10,8 @@ import { DmasimError, ErrorCode, type ImportInput, type InputKind, type SysfsEnt
 
 /** Files a machine folder contributes, by name. */
 export const FOLDER_FILE_PATTERNS: readonly RegExp[] = [
-  /^lspci.*\.txt$/i,
-  /^nvidia-smi.*\.txt$/i,
+  /^lspci.*\.(txt|log)$/i,
+  /^nvidia-smi.*\.(txt|log|csv)$/i,
   /^acs.*\.txt$/i,
   /\.xml$/i,
 ];

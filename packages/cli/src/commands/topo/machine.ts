@@ -23,6 +23,7 @@ import {
   parseCpuOption,
   parseHostBridgeIdOption,
   parseLabelOption,
+  parseNumaNodeOption,
   type Topology,
   type TopologySpec,
 } from '@dmasim/core';
@@ -35,6 +36,7 @@ export interface MachineOpts {
   hostBridgeId: HostBridgeIdOverride[];
   acsDefault?: 'off' | 'on';
   label: { label: string; bdf: string }[];
+  numaNode: { segment: number; rootBus: number; node: number }[];
   kind?: InputKind;
   id?: string;
   quiet?: boolean;
@@ -80,6 +82,12 @@ export function withMachineOptions(cmd: Command): Command {
       '--label <LABEL=ssss:bb:dd.f>',
       'bind a label (GPU0, NIC1) to a function; repeatable',
       collect(parseLabelOption),
+      [],
+    )
+    .option(
+      '--numa-node <ssss:bb=N>',
+      'NUMA node of a root bus (and of the functions below it the data leave open); repeatable',
+      collect(parseNumaNodeOption),
       [],
     )
     .option(
@@ -137,6 +145,16 @@ export function loadMachine(paths: readonly string[], o: MachineOpts): Machine {
         'the command line',
       );
     }
+    for (const n of o.numaNode) {
+      const hb = spec.hostBridges.find((h) => h.segment === n.segment && h.rootBus === n.rootBus);
+      if (!hb) {
+        throw new DmasimError(
+          ErrorCode.TOPOLOGY_PARAMS_INVALID,
+          `--numa-node: no root bus ${n.segment.toString(16).padStart(4, '0')}:${n.rootBus.toString(16).padStart(2, '0')} in ${loaded.file}`,
+        );
+      }
+      hb.numaNode = n.node;
+    }
     if (o.acsDefault)
       warnings.push(
         `${loaded.file}: --acs-default applies to imported data only; a dmasim topology file states every ACS register`,
@@ -170,6 +188,7 @@ export function loadMachine(paths: readonly string[], o: MachineOpts): Machine {
     ...(o.hostBridgeId.length > 0 ? { hostBridgeIds: o.hostBridgeId } : {}),
     ...(o.acsDefault ? { acsDefault: o.acsDefault } : {}),
     ...(o.label.length > 0 ? { labels: Object.fromEntries(o.label.map((l) => [l.label, l.bdf])) } : {}),
+    ...(o.numaNode.length > 0 ? { hostBridgeNuma: o.numaNode } : {}),
   };
   const r = importTopology(loaded.inputs, opts);
   return {

@@ -518,7 +518,22 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
     const root = roots.get(busKey(hb.segment, hb.rootBus));
     if (typeof root?.socket === 'number') hb.socket = root.socket;
     const rootNuma = root?.numaNode;
-    const node = typeof rootNuma === 'number' ? rootNuma : known.size === 1 ? [...known][0]! : undefined;
+    const set = opts.hostBridgeNuma?.find((o) => (o.segment ?? 0) === hb.segment && o.rootBus === hb.rootBus);
+    if (set) {
+      assumed.push({
+        field: `hostBridges[${i}].numaNode`,
+        value: String(set.node),
+        why: 'set by --numa-node',
+        flag: `--numa-node ${busName(hb.segment, hb.rootBus)}=${set.node}`,
+      });
+    }
+    const node = set
+      ? set.node
+      : typeof rootNuma === 'number'
+        ? rootNuma
+        : known.size === 1
+          ? [...known][0]!
+          : undefined;
     for (const n of known) nodesSeen.add(n);
     if (node === undefined) continue;
     nodesSeen.add(node);
@@ -537,6 +552,7 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
           : `no input gives the NUMA node count; the highest node a device is in is ${highest}`,
     });
   }
+  if (platform.numaNodes > 1) fillNumaByBusOrder(hostBridges, funcs, assumed);
 
   // 10. Unknown ids.
   const noIds = [...funcs.values()].filter((f) => f.vendor === undefined || f.device === undefined);
@@ -944,4 +960,42 @@ function saneBars(f: Merged, warnings: string[]): BarSpec[] {
     out.push(b);
   }
   return out;
+}
+
+/**
+ * Host bridges without a NUMA node, on a machine known to have several: platforms number root buses node
+ * by node (socket 0's first), so a host bridge between two host bridges of the same node (or before the
+ * first, or after the last, known one of its segment) is taken to be in that node. One between two
+ * different nodes stays unknown. Recorded as an assumption.
+ */
+function fillNumaByBusOrder(hostBridges: HostBridgeSpec[], funcs: Map<Bdf, Merged>, assumed: AssumedDefault[]): void {
+  const filled: string[] = [];
+  for (const seg of new Set(hostBridges.map((h) => h.segment))) {
+    const list = hostBridges.filter((h) => h.segment === seg).sort((a, b) => a.rootBus - b.rootBus);
+    const known = list.filter((h) => typeof h.numaNode === 'number');
+    if (known.length === 0) continue;
+    const nodes = known.map((h) => h.numaNode as number);
+    if (nodes.some((n, i) => i > 0 && n < nodes[i - 1]!)) continue;
+    for (const h of list) {
+      if (typeof h.numaNode === 'number') continue;
+      const below = [...known].reverse().find((k) => k.rootBus < h.rootBus);
+      const above = known.find((k) => k.rootBus > h.rootBus);
+      const node =
+        below && above ? (below.numaNode === above.numaNode ? below.numaNode : undefined) : (below ?? above)!.numaNode;
+      if (typeof node !== 'number') continue;
+      h.numaNode = node;
+      const i = hostBridges.indexOf(h);
+      for (const f of funcs.values())
+        if (f.hostBridge === i && (f.numaNode === undefined || f.numaNode === null)) f.numaNode = node;
+      filled.push(`${busName(h.segment, h.rootBus)}=${node}`);
+    }
+  }
+  if (filled.length > 0) {
+    assumed.push({
+      field: 'hostBridges[].numaNode',
+      value: filled.join(', '),
+      why: 'no data give these host bridges a NUMA node; root buses are numbered node by node, so each is taken to be in the node of the known host bridges around it',
+      flag: '--numa-node ssss:bb=N',
+    });
+  }
 }

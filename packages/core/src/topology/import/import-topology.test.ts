@@ -10,6 +10,7 @@ import {
   parseCpuOption,
   parseHostBridgeIdOption,
   parseLabelOption,
+  parseNumaNodeOption,
 } from './import-topology.ts';
 import type { ImportInput } from './import-types.ts';
 
@@ -260,4 +261,47 @@ test('option parsers', () => {
       (e: unknown) => isDmasimError(e) && e.code === 'TOPOLOGY_PARAMS_INVALID' && e.message.includes(JSON.stringify(v)),
     );
   }
+});
+
+test('NUMA nodes: nvidia-smi affinity for GPUs, host bridges between known ones of one node, --numa-node; Intel ids from names', () => {
+  const tree = [
+    '-+-[0000:00]-+-00.0  Intel Corporation Sky Lake-E DMI3 Registers',
+    ' |           \\-1f.0  Intel Corporation C620 Series Chipset Family LPC Controller',
+    ' +-[0000:17]---00.0-[18]----00.0  NVIDIA Corporation GV100GL [Tesla V100 SXM2 32GB]',
+    ' +-[0000:3a]---00.0-[3b]----00.0  Mellanox Technologies MT28800 Family [ConnectX-5 Ex]',
+    ' +-[0000:85]---00.0-[86]----00.0  NVIDIA Corporation GV100GL [Tesla V100 SXM2 32GB]',
+    ' \\-[0000:ae]---00.0-[af]----00.0  Mellanox Technologies MT28800 Family [ConnectX-5 Ex]',
+  ].join('\n');
+  const gpus = 'index, pci.bus_id\n0, 00000000:18:00.0\n1, 00000000:86:00.0\n';
+  const topo = '\tGPU0\tGPU1\tCPU Affinity\tNUMA Affinity\nGPU0\t X \tSYS\t0-19\t0\nGPU1\tSYS\t X \t20-39\t1\n';
+  const inputs = [
+    { file: 'm/lspci.txt', text: tree },
+    { file: 'm/nvidia-smi.csv', text: gpus },
+    { file: 'm/nvidia-smi-topo.txt', text: topo },
+  ];
+  const r = importTopology(inputs);
+  assert.equal(fn(r, '0000:00:00.0').device, '0x2020', 'pci.ids name of a whitelisted host bridge');
+  assert.deepEqual(
+    r.spec.hostBridges.map((h) => [h.rootBus, h.numaNode]),
+    [
+      [0x00, 0],
+      [0x17, 0],
+      [0x3a, undefined],
+      [0x85, 1],
+      [0xae, 1],
+    ],
+  );
+  assert.equal(r.spec.platform.numaNodes, 2);
+  assert.deepEqual(r.assumed.find((a) => a.field === 'hostBridges[].numaNode')?.value, '0000:00=0, 0000:ae=1');
+  assert.equal(fn(r, '0000:af:00.0').numaNode, 1);
+  assert.equal(fn(r, '0000:3b:00.0').numaNode, undefined, 'between node 0 and node 1: left unknown');
+  const set = importTopology(inputs, { hostBridgeNuma: [parseNumaNodeOption('0000:3a=0')] });
+  assert.equal(set.spec.hostBridges[2]!.numaNode, 0);
+  assert.equal(fn(set, '0000:3b:00.0').numaNode, 0);
+  assert.ok(set.assumed.some((a) => a.field === 'hostBridges[2].numaNode' && a.why === 'set by --numa-node'));
+  assert.deepEqual(parseNumaNodeOption('80=1'), { segment: 0, rootBus: 0x80, node: 1 });
+  assert.throws(
+    () => parseNumaNodeOption('80'),
+    (e: unknown) => isDmasimError(e) && e.code === 'TOPOLOGY_PARAMS_INVALID',
+  );
 });

@@ -119,3 +119,14 @@ export function parseLabelOption(value: string): { label: string; bdf: string } 
   if (!m || !bdf) throw badOption('--label', value, 'LABEL=ssss:bb:dd.f (e.g. NIC0=0000:21:00.0)');
   return { label: m[1]!, bdf };
 }
+
+/** `--numa-node ssss:bb=N` (or `bb=N`). @throws DmasimError TOPOLOGY_PARAMS_INVALID otherwise. */
+export function parseNumaNodeOption(value: string): { segment: number; rootBus: number; node: number } {
+  const m = /^(?:([0-9a-f]{1,8}):)?([0-9a-f]{1,2})=(\d{1,4})$/i.exec(value.trim());
+  if (!m) throw badOption('--numa-node', value, 'ssss:bb=N, a root bus and its NUMA node (e.g. 0000:80=1)');
+  return {
+    segment: m[1] === undefined ? 0 : Number.parseInt(m[1], 16),
+    rootBus: Number.parseInt(m[2]!, 16),
+    node: Number(m[3]),
+  };
+}

@@ -67,6 +67,8 @@ export interface ImportOptions {
    * UpstreamFwd set (0x1d, what Linux's `pci_std_enable_acs` enables when an IOMMU is active).
    */
   readonly acsDefault?: 'off' | 'on';
+  /** `--numa-node 0000:80=1`: the NUMA node of a host bridge (and of the functions below it that the data leave open). */
+  readonly hostBridgeNuma?: readonly { readonly segment?: number; readonly rootBus: number; readonly node: number }[];
   /** `--label NIC0=0000:21:00.0`: labels that win over the ones read from nvidia-smi. */
   readonly labels?: Readonly<Record<string, Bdf>>;
 }

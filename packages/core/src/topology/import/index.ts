@@ -7,6 +7,7 @@ export {
   parseCpuOption,
   parseHostBridgeIdOption,
   parseLabelOption,
+  parseNumaNodeOption,
 } from './import-topology.ts';
 export type {
   HostBridgeIdOverride,

@@ -297,7 +297,7 @@ function nameInto(f: ObservedFunction, name: string): void {
   const v = vendorFromName(name);
   if (v) {
     f.vendor = v.vendor;
-    const d = deviceFromName(v.rest);
+    const d = deviceFromName(v.rest, v.vendor);
     if (d !== undefined) f.device = d;
   }
 }

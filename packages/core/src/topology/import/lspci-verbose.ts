@@ -284,7 +284,7 @@ function header(f: ObservedFunction, rest: string, file: string, line: number, c
   const v = vendorFromName(name);
   if (v) {
     f.vendor = v.vendor;
-    const d = deviceFromName(v.rest);
+    const d = deviceFromName(v.rest, v.vendor);
     if (d !== undefined) f.device = d;
   }
 }

@@ -105,10 +105,33 @@ export function vendorFromName(name: string): { vendor: number; rest: string } |
   return undefined;
 }
 
-/** The device id lspci prints for a device pci.ids does not name (`... Device 14a4`). */
-export function deviceFromName(rest: string): number | undefined {
+/**
+ * Device names (as pci.ids spells them) of the functions the host-bridge whitelist reads
+ * (kernel-model.md 2.4), so that `lspci -tv`, which prints names only, still gives their ids.
+ */
+const WHITELIST_DEVICE_NAMES: Readonly<Record<number, Readonly<Record<string, number>>>> = {
+  32902: {
+    'Xeon E5/Core i7 DMI2': 0x3c00,
+    'Xeon E5/Core i7 DMI2 in PCI Express Mode': 0x3c01,
+    'Xeon E7 v3/Xeon E5 v3/Core i7 DMI2': 0x2f00,
+    'Xeon E7 v3/Xeon E5 v3/Core i7 PCI Express Root Port 0': 0x2f01,
+    'Sky Lake-E DMI3 Registers': 0x2020,
+    'Sky Lake-E PCI Express Root Port A': 0x2030,
+    'Sky Lake-E PCI Express Root Port B': 0x2031,
+    'Sky Lake-E PCI Express Root Port C': 0x2032,
+    'Sky Lake-E PCI Express Root Port D': 0x2033,
+    'Ice Lake Memory Map/VT-d': 0x09a2,
+  },
+};
+
+/**
+ * The device id of a name: `Device 14a4` (a device pci.ids does not name), or a host-bridge function the
+ * whitelist lists, by its pci.ids name.
+ */
+export function deviceFromName(rest: string, vendor?: number): number | undefined {
   const m = /^Device ([0-9a-fA-F]{4})$/.exec(rest.trim());
-  return m ? Number.parseInt(m[1]!, 16) : undefined;
+  if (m) return Number.parseInt(m[1]!, 16);
+  return vendor === undefined ? undefined : WHITELIST_DEVICE_NAMES[vendor]?.[rest.trim()];
 }
 
 /** Sub-class names as lspci prints them -> `(class << 8) | subclass`. */
