@@ -23,6 +23,8 @@ export {
   type ScenarioRecordMetrics,
   type ShardOutcomeKind,
   type ShardRecord,
+  type SummaryLike,
+  scenarioMetrics,
 } from './metrics.ts';
 export {
   distinctLinks,

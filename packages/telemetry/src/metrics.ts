@@ -216,3 +216,46 @@ export class DmasimMetrics {
     };
   }
 }
+
+/** The fields of a scenario summary (core's `ScenarioSummary`) that metrics use. */
+export interface SummaryLike {
+  readonly eventCount?: number;
+  readonly domains?: readonly {
+    readonly peakBytes: number;
+    readonly usedBytes: number;
+    readonly headroomBytes: number;
+    readonly allocFailures: number;
+  }[];
+  readonly failures?: Readonly<Record<string, number>>;
+}
+
+/**
+ * The metrics of one scenario from its summary: its events; its IOVA utilisation, the busiest domain's peak
+ * IOVA bytes over that domain's usable space below its devices' lowest DMA limit (bytes in use at the end +
+ * free below the limit at the end, so an approximation when the peak was above the limit); its simulated
+ * failures by kind (`map.EINVAL`, `attach.EOPNOTSUPP`, ... as the summary counts them, plus
+ * `iova.no_space` for allocations that found no IOVA at all). An invalid scenario (`error`) counts with its
+ * error code only.
+ */
+export function scenarioMetrics(
+  sweepId: string,
+  r: { summary?: unknown; error?: { code: string } },
+): ScenarioRecordMetrics {
+  if (r.error) return { sweepId, errorType: r.error.code };
+  const s = (r.summary ?? {}) as SummaryLike;
+  let util: number | undefined;
+  let noSpace = 0;
+  for (const d of s.domains ?? []) {
+    const space = d.usedBytes + d.headroomBytes;
+    if (space > 0) util = Math.max(util ?? 0, d.peakBytes / space);
+    noSpace += d.allocFailures;
+  }
+  const failures: Record<string, number> = { ...(s.failures ?? {}) };
+  if (noSpace > 0) failures['iova.no_space'] = (failures['iova.no_space'] ?? 0) + noSpace;
+  return {
+    sweepId,
+    ...(s.eventCount !== undefined ? { events: s.eventCount } : {}),
+    ...(util !== undefined ? { iovaUtilization: Math.min(1, util) } : {}),
+    ...(Object.keys(failures).length > 0 ? { failures } : {}),
+  };
+}
