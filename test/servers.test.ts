@@ -73,3 +73,14 @@ test('a restarted redis-server keeps its port and its data', async () => {
   assert.equal(await r2.get('k'), 'v');
   await r2.quit();
 });
+
+test('nats-server takes a JetStream storage limit', async () => {
+  const small = await startNats({ maxFileStore: 1024 * 1024 });
+  try {
+    const res = await fetch(`http://127.0.0.1:${small.monitorPort}/jsz`);
+    const jsz = (await res.json()) as { config?: { max_storage?: number } };
+    assert.equal(jsz.config?.max_storage, 1024 * 1024);
+  } finally {
+    await small.stop();
+  }
+});

@@ -8,7 +8,7 @@
  * command to run. Debian's nats-server is 2.9: nothing here relies on 2.10+ features.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -262,13 +262,14 @@ export async function startNats(opts: NatsOptions = {}): Promise<RunningServer &
   const port = await freePort();
   const monitorPort = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'dmasim-nats-'));
-  const args = ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '-js', '-sd', join(dir, 'js')];
+  const args = ['-a', '127.0.0.1', '-p', String(port), '-m', String(monitorPort), '-js'];
   if (opts.maxFileStore !== undefined) {
-    // nats-server 2.9 takes JetStream limits from a config file only.
+    // nats-server 2.9 takes JetStream limits from a config file only (and refuses -sd beside its store_dir).
     const conf = join(dir, 'nats.conf');
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(conf, `jetstream { store_dir: "${join(dir, 'js')}", max_file_store: ${opts.maxFileStore} }\n`);
     args.push('-c', conf);
+  } else {
+    args.push('-sd', join(dir, 'js'));
   }
   const srv = makeServer(
     'nats-server',

@@ -22,7 +22,13 @@ export class ScenarioPool {
     const here = import.meta.url;
     const fromSource = here.endsWith('.ts');
     const filename = new URL(fromSource ? './pool-task.ts' : './pool-task.js', here).href;
-    const execArgv = [...process.execArgv];
+    // Worker threads refuse process-wide flags (--expose-gc, --max-old-space-size, ...): pass on only the
+    // module-resolution and warning flags they accept.
+    const execArgv = process.execArgv.filter((a) =>
+      /^(--conditions|-C|--import|--require|--enable-source-maps|--disable-warning|--no-warnings|--experimental-)/.test(
+        a,
+      ),
+    );
     if (fromSource && !execArgv.some((a) => a.includes('@dmasim/source'))) execArgv.push('--conditions=@dmasim/source');
     this.piscina = new Piscina({
       filename,
