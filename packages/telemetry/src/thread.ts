@@ -10,6 +10,7 @@
  * `sampled` flag is set, so at `parentbased_*` samplers threads add no work to unsampled traces.
  */
 
+import { randomFillSync } from 'node:crypto';
 import { General } from './attributes.ts';
 
 export { Dmasim, General, SpanName } from './attributes.ts';
@@ -56,19 +57,23 @@ export interface ThreadSpanHandle {
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
+const TIME_ORIGIN = performance.timeOrigin;
+
 /** Epoch milliseconds with sub-millisecond resolution (comparable across threads and processes on one host). */
 export function epochMs(): number {
-  return performance.timeOrigin + performance.now();
+  return TIME_ORIGIN + performance.now();
 }
 
-const idBuf = new Uint8Array(256);
+// Span ids come from one buffer of random bytes refilled 1024 ids at a time: the random source costs
+// microseconds per call on some machines, whatever the size asked for.
+const idBuf = new Uint8Array(8192);
 let idPos = idBuf.length;
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 function randomSpanId(): string {
   for (;;) {
     if (idPos + 8 > idBuf.length) {
-      crypto.getRandomValues(idBuf);
+      randomFillSync(idBuf);
       idPos = 0;
     }
     let s = '';
