@@ -5,7 +5,7 @@
  * Redis I/O are never starved.
  */
 
-import type { ScenarioRecord } from '@dmasim/adapters';
+import type { EventFrame, ScenarioEventsRecord, ScenarioRecord } from '@dmasim/adapters';
 import { runScenario, Sweep, type SweepSpec, toPlainError, validateScenario } from '@dmasim/core';
 
 /** One pool task: scenarios `[start, end)` of a sweep. */
@@ -18,11 +18,17 @@ export interface PoolTask {
   readonly end: number;
   /** Attempt of the shard job (recorded in event frames). */
   readonly attempt: number;
+  /** Encode every event into frames and return them (event log on). */
+  readonly events?: boolean;
 }
 
 /** What a task returns to the worker's main thread. */
 export interface PoolTaskResult {
   readonly records: ScenarioRecord[];
+  /** Encoded event frames of every scenario that ran, in order (event log on). */
+  readonly frames: EventFrame[];
+  /** Per scenario that ran: its attempt, frame and event counts and final state hash (event log on). */
+  readonly logs: ScenarioEventsRecord[];
   /** Time spent simulating in the thread, ms. */
   readonly busyMs: number;
 }
@@ -44,11 +50,43 @@ export default function runPoolTask(task: PoolTask): PoolTaskResult {
   const t0 = performance.now();
   const sweep = sweepFor(task);
   const records: ScenarioRecord[] = [];
+  const frames: EventFrame[] = [];
+  const logs: ScenarioEventsRecord[] = [];
   for (let i = task.start; i < task.end; i++) {
     const p = sweep.scenarioAt(i);
     try {
       const spec = validateScenario(p.scenario, `${sweep.id}#${i}`);
-      const summary = runScenario(spec, { scenarioId: p.id, attempt: task.attempt });
+      let nFrames = 0;
+      const summary = runScenario(spec, {
+        scenarioId: p.id,
+        attempt: task.attempt,
+        validate: false,
+        ...(task.events
+          ? {
+              onFrame: (bytes, meta) => {
+                nFrames++;
+                frames.push({
+                  scenarioId: p.id,
+                  attempt: meta.attempt,
+                  frameIndex: meta.frameIndex,
+                  firstSeq: meta.firstSeq,
+                  count: meta.count,
+                  bytes: bytes.slice(),
+                });
+              },
+            }
+          : {}),
+      });
+      if (task.events) {
+        logs.push({
+          scenarioId: p.id,
+          attempt: task.attempt,
+          frames: nFrames,
+          events: summary.eventCount,
+          lastSeq: summary.eventCount - 1,
+          stateHash: summary.stateHash,
+        });
+      }
       records.push({ index: i, id: p.id, seed: p.seed, group: p.group, summary });
     } catch (e) {
       const err = toPlainError(e);
@@ -56,5 +94,5 @@ export default function runPoolTask(task: PoolTask): PoolTaskResult {
       records.push({ index: i, id: p.id, seed: p.seed, group: p.group, error: err });
     }
   }
-  return { records, busyMs: performance.now() - t0 };
+  return { records, frames, logs, busyMs: performance.now() - t0 };
 }

@@ -4,9 +4,10 @@
  * {@link ShardHandler} that both the BullMQ consumer and the in-process queue call.
  */
 import { hostname } from 'node:os';
-import type { ResultStore, ScenarioRecord, ShardHandler, ShardJob, ShardOutcome } from '@dmasim/adapters';
+import type { EventLog, ResultStore, ShardHandler, ShardJob, ShardOutcome } from '@dmasim/adapters';
 import { DmasimError, ErrorCode, fnv1a64Hex } from '@dmasim/core';
 import type { ScenarioPool } from './pool.ts';
+import type { PoolTaskResult } from './pool-task.ts';
 
 /** Options of {@link ShardExecutor}. */
 export interface ShardExecutorOptions {
@@ -16,6 +17,12 @@ export interface ShardExecutorOptions {
   readonly taskSize?: number;
   /** Name recorded in results (default host:pid). */
   readonly workerName?: string;
+  /**
+   * Where every event of every scenario goes (a file log embedded, JetStream distributed). A shard's frames
+   * are all stored, then each scenario's attempt is recorded, and only then is the shard's result stored:
+   * a worker killed in between leaves the shard to be retried, never half-counted.
+   */
+  readonly eventLog?: EventLog;
 }
 
 /** Runs shards on a pool and stores their results. */
@@ -56,7 +63,8 @@ export class ShardExecutor {
     const n = job.end - job.start;
     const threads = this.opts.pool.threads;
     const taskSize = Math.max(1, this.opts.taskSize ?? spec.taskSize ?? Math.ceil(n / threads));
-    const tasks: Promise<ScenarioRecord[]>[] = [];
+    const events = this.opts.eventLog !== undefined;
+    const tasks: Promise<PoolTaskResult>[] = [];
     for (let s = job.start; s < job.end; s += taskSize) {
       const task = {
         sweepKey: spec.key,
@@ -64,10 +72,19 @@ export class ShardExecutor {
         start: s,
         end: Math.min(job.end, s + taskSize),
         attempt: ctx.attempt,
+        events,
       };
-      tasks.push(this.opts.pool.run(task, ctx.signal).then((r) => r.records));
+      tasks.push(this.opts.pool.run(task, ctx.signal));
     }
-    const records = (await Promise.all(tasks)).flat();
+    const results = await Promise.all(tasks);
+    const records = results.flatMap((r) => r.records);
+    if (this.opts.eventLog) {
+      await this.opts.eventLog.publish(
+        job.sweepId,
+        results.flatMap((r) => r.frames),
+      );
+      for (const r of results) for (const log of r.logs) await this.opts.eventLog.recordScenario(job.sweepId, log);
+    }
     this.shardsRun++;
     const stored = await this.opts.store.putShard({
       sweepId: job.sweepId,

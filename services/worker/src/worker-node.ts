@@ -4,7 +4,7 @@
  * grace period, hand the rest back to the queue, close the pool and Redis.
  */
 import { createServer, type Server } from 'node:http';
-import { BullmqConsumer, type BullmqConsumerOptions, RedisResultStore } from '@dmasim/adapters';
+import { BullmqConsumer, type BullmqConsumerOptions, type EventLog, RedisResultStore } from '@dmasim/adapters';
 import { ScenarioPool } from './pool.ts';
 import { ShardExecutor } from './shard-executor.ts';
 
@@ -33,6 +33,8 @@ export interface WorkerNodeOptions {
   readonly healthPort?: number;
   /** Address the health server binds to (default 0.0.0.0 in a pod; tests use 127.0.0.1). */
   readonly healthHost?: string;
+  /** Publish every event here (JetStream); closed at shutdown. */
+  readonly eventLog?: EventLog;
 }
 
 /** A running worker node. */
@@ -58,7 +60,12 @@ export function startWorkerNode(opts: WorkerNodeOptions): WorkerNode {
     ...(opts.name ? { name: opts.name } : {}),
   };
   const consumer = new BullmqConsumer(consumerOpts);
-  const executor = new ShardExecutor({ pool, store, workerName: consumer.name });
+  const executor = new ShardExecutor({
+    pool,
+    store,
+    workerName: consumer.name,
+    ...(opts.eventLog ? { eventLog: opts.eventLog } : {}),
+  });
   consumer.start(executor.handle, { concurrency: opts.concurrency ?? pool.threads });
   log(`worker ${consumer.name}: ${pool.threads} threads, taking shard jobs from ${opts.redis}`);
   let health: Server | undefined;
@@ -91,6 +98,7 @@ export function startWorkerNode(opts: WorkerNodeOptions): WorkerNode {
       await consumer.close(graceMs);
       health?.close();
       await pool.close();
+      await opts.eventLog?.close();
       await store.close();
       for (const [sig, h] of handlers) process.off(sig, h);
       log(`worker ${consumer.name}: stopped after ${executor.shardsRun} shards`);

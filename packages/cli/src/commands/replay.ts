@@ -108,6 +108,13 @@ async function replayAction(file: string | undefined, o: ReplayOpts): Promise<vo
         : {}),
     });
     const seconds = (performance.now() - t0) / 1000;
+    if (report.scenarios.length === 0) {
+      // Nothing to replay is never a success: a wrong sweep id or an empty log would otherwise "verify".
+      throw new DmasimError(
+        ErrorCode.INVALID_ARGUMENT,
+        `${source.label}: no events to replay${o.nats !== undefined ? ` (is "${o.sweep}" the sweep id, and did the workers run with --nats?)` : ''}`,
+      );
+    }
     if (wantTimeline) {
       if (report.scenarios.length !== 1) {
         return usage(

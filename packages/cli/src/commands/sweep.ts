@@ -3,6 +3,9 @@ import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   BullmqQueue,
+  type EventLog,
+  FileEventLog,
+  JetStreamEventLog,
   type JobQueue,
   MemoryQueue,
   MemoryResultStore,
@@ -14,7 +17,8 @@ import {
   aggregateSweep,
   DmasimError,
   ErrorCode,
-  parseSweepFile,
+  isDmasimError,
+  parseSweepSource,
   renderReportMarkdown,
   Sweep,
   validateScenario,
@@ -28,6 +32,8 @@ import type { CliCommand } from './registry.ts';
 
 interface SweepOpts {
   redis?: string;
+  nats?: string;
+  events: boolean;
   out?: string;
   threads: number;
   shardSize?: number;
@@ -48,17 +54,25 @@ export function loadSweep(file: string, shardSize?: number): { sweep: Sweep; spe
       `${file}: cannot read the sweep file (${(e as Error).message})`,
     );
   }
-  const parsed = parseSweepFile(text, file);
+  const { sweep: parsed, source } = parseSweepSource(text, file);
   const resolved = resolveSweepFiles(parsed.spec, file, fileReaders);
   const spec = shardSize ? { ...resolved, shardSize } : resolved;
   const sweep = new Sweep(spec, file);
-  // Every axis value, at least once: a bad value fails here, before anything is enqueued.
-  for (const p of sweep.representatives()) {
-    const where = sweep.axes.map((a, i) => `${a.name}=${JSON.stringify(p.values[i])}`.slice(0, 80)).join(', ');
+  // Every axis value, at least once: a bad value fails here, before anything is enqueued, at its line.
+  for (const r of sweep.representativeOrigins()) {
     try {
-      validateScenario(p.scenario, file);
+      validateScenario(r.point.scenario, '<scenario>');
     } catch (e) {
-      throw new DmasimError(ErrorCode.SWEEP_SPEC_INVALID, `${(e as Error).message}${where ? ` (at ${where})` : ''}`);
+      const msg = (e as Error).message.replace(/^<scenario>(:\d+:\d+)?:? ?/, '');
+      const field = (isDmasimError(e) && typeof e.details?.field === 'string' ? e.details.field : '') as string;
+      const pointer =
+        r.axis === null ? `/base${field.startsWith('/') ? field : ''}` : sweep.axisValuePointer(r.axis, r.value!);
+      const pos = source.locate(pointer) ?? source.locate('/base');
+      const what = r.axis === null ? 'the base scenario' : `axis "${sweep.axes[r.axis]!.name}" value ${r.value! + 1}`;
+      throw new DmasimError(
+        ErrorCode.SWEEP_SPEC_INVALID,
+        `${file}${pos ? `:${pos.line}:${pos.column}` : ''}: ${what} gives an invalid scenario: ${msg}`,
+      );
     }
   }
   return { sweep, specJson: JSON.stringify(spec) };
@@ -71,6 +85,12 @@ async function sweepAction(file: string, o: SweepOpts): Promise<void> {
   let store: ResultStore;
   let pool: ScenarioPool | undefined;
   let local: MemoryQueue | undefined;
+  let eventLog: EventLog | undefined;
+  if (o.nats) {
+    const js = await JetStreamEventLog.connect({ url: o.nats });
+    eventLog = js;
+    await js.recordSweep(sweep.id, { size: sweep.size, shards: sweep.shardCount, axes: sweep.axes.map((a) => a.name) });
+  }
   if (o.redis) {
     queue = new BullmqQueue({ url: o.redis });
     store = new RedisResultStore({ url: o.redis });
@@ -80,7 +100,8 @@ async function sweepAction(file: string, o: SweepOpts): Promise<void> {
     local = new MemoryQueue();
     queue = local;
     pool = new ScenarioPool({ threads: o.threads });
-    const executor = new ShardExecutor({ pool, store, workerName: 'embedded' });
+    if (!eventLog && o.events) eventLog = new FileEventLog({ dir: out });
+    const executor = new ShardExecutor({ pool, store, workerName: 'embedded', ...(eventLog ? { eventLog } : {}) });
     local.start(executor.handle, { concurrency: Math.max(1, Math.min(o.threads, 4)) });
   }
   const ctl = new AbortController();
@@ -128,6 +149,12 @@ async function sweepAction(file: string, o: SweepOpts): Promise<void> {
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
     writeFileSync(join(out, 'report.md'), renderReportMarkdown(report));
+    const resumed = outcome.progress.resumedShards;
+    process.stderr.write(
+      `sweep ${sweep.id}: done in ${(outcome.durationMs / 1000).toFixed(1)} s` +
+        (resumed ? ` (${resumed} of ${sweep.shardCount} shards resumed from an earlier run)` : '') +
+        '\n',
+    );
     if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else process.stdout.write(`wrote ${join(out, 'report.md')} and ${join(out, 'report.json')}\n`);
   } finally {
@@ -136,6 +163,7 @@ async function sweepAction(file: string, o: SweepOpts): Promise<void> {
     process.off('SIGTERM', onSignal);
     await local?.close(0);
     await pool?.close();
+    await eventLog?.close();
     await queue.close();
     await store.close();
   }
@@ -150,13 +178,21 @@ export const sweepCommand: CliCommand = {
       .command('sweep')
       .summary(this.summary)
       .description(
-        'Runs every scenario of a sweep file and writes report.json and report.md to --out.\n' +
+        'Runs every scenario of a sweep file and writes report.json and report.md to --out (and, embedded,\n' +
+          'every event to <out>/events.dmlog for `dmasim replay`).\n' +
           'Without --redis everything runs in this process (a thread pool, no servers); with --redis the\n' +
           'shards go to BullMQ and `dmasim worker --redis URL` nodes run them. Running the same command again\n' +
           'resumes an interrupted sweep; --cancel cancels it.',
       )
       .argument('<file>', 'sweep file (YAML or JSON)')
       .addOption(new Option('--redis <url>', 'distributed mode: Redis URL (redis://host:port)').env('DMASIM_REDIS_URL'))
+      .addOption(
+        new Option(
+          '--nats <url>',
+          'publish every event to NATS JetStream (embedded: instead of the local log; distributed: workers need --nats too)',
+        ).env('DMASIM_NATS_URL'),
+      )
+      .option('--no-events', 'embedded mode: do not write the event log (<out>/events.dmlog)')
       .option('--out <dir>', 'where results and reports go (default: ./<sweep id>)')
       .addOption(
         new Option('--threads <n>', 'embedded mode: thread-pool size')

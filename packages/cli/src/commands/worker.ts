@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { JetStreamEventLog } from '@dmasim/adapters';
 import { DmasimError, ErrorCode } from '@dmasim/core';
 import { startWorkerNode } from '@dmasim/worker';
 import { type Command, Option } from 'commander';
@@ -20,6 +21,9 @@ export const workerCommand: CliCommand = {
       )
       .addOption(
         new Option('--redis <url>', 'Redis URL (redis://host:port)').env('DMASIM_REDIS_URL').makeOptionMandatory(),
+      )
+      .addOption(
+        new Option('--nats <url>', 'publish every event to NATS JetStream (nats://host:port)').env('DMASIM_NATS_URL'),
       )
       .addOption(
         new Option('--threads <n>', 'thread-pool size')
@@ -63,10 +67,13 @@ export const workerCommand: CliCommand = {
           stalledInterval: number;
           name?: string;
           healthPort?: number;
+          nats?: string;
         }) => {
           if (!/^rediss?:\/\//.test(o.redis))
             throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `--redis: expected redis://host:port, got "${o.redis}"`);
+          const eventLog = o.nats ? await JetStreamEventLog.connect({ url: o.nats }) : undefined;
           const node = startWorkerNode({
+            ...(eventLog ? { eventLog } : {}),
             redis: o.redis,
             threads: o.threads,
             ...(o.concurrency ? { concurrency: o.concurrency } : {}),

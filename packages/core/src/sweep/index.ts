@@ -15,6 +15,7 @@ export { humanBytes, humanNs, renderReportMarkdown } from './report-md.ts';
 export {
   DEFAULT_SHARD_SIZE,
   parseSweepFile,
+  parseSweepSource,
   SWEEP_SCHEMA,
   Sweep,
   type SweepAxisSpec,

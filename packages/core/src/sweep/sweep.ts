@@ -7,7 +7,7 @@
  */
 import { DmasimError, ErrorCode, parseError } from '../errors.ts';
 import { canonicalJson, fnv1a64Hex } from '../hash.ts';
-import { parseStructured, validateStructured } from '../structured-file.ts';
+import { parseStructured, type StructuredFile, validateStructured } from '../structured-file.ts';
 import { type PathStep, parsePath, setPath } from './json-path.ts';
 import sweepSchema from './sweep.schema.json' with { type: 'json' };
 
@@ -238,7 +238,16 @@ export class Sweep {
    * for validating a sweep without expanding its product.
    */
   *representatives(): Generator<SweepPoint> {
-    yield this.scenarioAt(0);
+    for (const r of this.representativeOrigins()) yield r.point;
+  }
+
+  /**
+   * {@link representatives} with where each comes from: `axis`/`value` name the axis value it stands for
+   * (`null` for the first point, which stands for the base and every axis' first value), so that an invalid
+   * point can be reported at that value's line in the sweep file.
+   */
+  *representativeOrigins(): Generator<{ point: SweepPoint; axis: number | null; value: number | null }> {
+    yield { point: this.scenarioAt(0), axis: null, value: null };
     let stride = this.seeds.count;
     const strides: number[] = new Array(this.ax.length);
     for (let i = this.ax.length - 1; i >= 0; i--) {
@@ -246,17 +255,28 @@ export class Sweep {
       stride *= this.ax[i]!.values.length;
     }
     for (let i = 0; i < this.ax.length; i++) {
-      for (let v = 1; v < this.ax[i]!.values.length; v++) yield this.scenarioAt(v * strides[i]!);
+      for (let v = 1; v < this.ax[i]!.values.length; v++)
+        yield { point: this.scenarioAt(v * strides[i]!), axis: i, value: v };
     }
+  }
+
+  /** JSON pointer of an axis value in the sweep file (`/axes/1/values/2`, or `/axes/0/set/1`). */
+  axisValuePointer(axis: number, value: number): string {
+    return `/axes/${axis}/${this.ax[axis]!.steps ? 'values' : 'set'}/${value}`;
   }
 }
 
 /** Parses and validates a sweep file (YAML or JSON). Errors name the file, line and field. */
 export function parseSweepFile(text: string, file: string): Sweep {
+  return parseSweepSource(text, file).sweep;
+}
+
+/** {@link parseSweepFile}, also returning the parsed file for locating fields (`source.locate(pointer)`). */
+export function parseSweepSource(text: string, file: string): { sweep: Sweep; source: StructuredFile } {
   const f = parseStructured(text, file, ErrorCode.SWEEP_SPEC_INVALID);
   const spec = validateStructured<SweepSpec>(f, SWEEP_SCHEMA, ErrorCode.SWEEP_SPEC_INVALID);
   try {
-    return new Sweep(spec, file);
+    return { sweep: new Sweep(spec, file), source: f };
   } catch (e) {
     // Re-locate field errors raised by the constructor.
     const field = (e as DmasimError).details?.field;
