@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { ErrorCode, isDmasimError } from '../errors.ts';
 import { formatBdf, parseBdf } from './bdf.ts';
+import { parseHexU16, parseHexU64 } from './hex.ts';
 import { referenceT1Spec, T1 } from './reference-t1.ts';
 import { buildTopology, IORESOURCE_MEM, IORESOURCE_MEM_64, IORESOURCE_PREFETCH, toSpec } from './topology.ts';
 import type { FunctionSpec, TopologySpec } from './topology-spec.ts';
@@ -42,6 +44,50 @@ describe('bdf', () => {
     for (const bad of ['0000:00:20.0', '0000:0:00.0', '0000:00:00.8', '0000:00:0A.0', '00000:00:00.0', 'x']) {
       assert.equal(parseBdf(bad), null, bad);
     }
+  });
+
+  it('accepts exactly what the regular expression of pci_name() output accepts (property)', () => {
+    const re = /^([0-9a-f]{4,8}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/;
+    const reference = (s: string) => {
+      const m = re.exec(s);
+      if (!m || ((m[1] as string).length > 4 && (m[1] as string).startsWith('0'))) return null;
+      const slot = Number.parseInt(m[3] as string, 16);
+      if (slot > 0x1f) return null;
+      return {
+        segment: Number.parseInt(m[1] as string, 16),
+        bus: Number.parseInt(m[2] as string, 16),
+        slot,
+        func: Number(m[4]),
+        devfn: (slot << 3) | Number(m[4]),
+      };
+    };
+    const piece = fc.stringMatching(/^[0-9a-fA-Fg:.x]{0,9}$/);
+    const names = fc.oneof(
+      fc.tuple(piece, piece, piece, piece).map(([a, b, c, d]) => `${a}:${b}:${c}.${d}`),
+      fc
+        .record({
+          s: fc.integer({ min: 0, max: 0x2ffff }),
+          b: fc.integer({ min: 0, max: 255 }),
+          df: fc.integer({ min: 0, max: 255 }),
+        })
+        .map((x) => formatBdf(x.s, x.b, x.df)),
+      fc.string({ maxLength: 18 }),
+    );
+    fc.assert(
+      fc.property(names, (s) => assert.deepEqual(parseBdf(s), reference(s))),
+      { numRuns: 3000, seed: 8 },
+    );
+  });
+
+  it('parses hex exactly as the format defines it (property)', () => {
+    const s = fc.oneof(fc.stringMatching(/^(0x)?[0-9a-fA-FxX]{0,18}$/), fc.string({ maxLength: 6 }));
+    fc.assert(
+      fc.property(s, (x) => {
+        assert.equal(parseHexU64(x), /^0x[0-9a-fA-F]{1,16}$/.test(x) ? BigInt(x) : null);
+        assert.equal(parseHexU16(x), /^0x[0-9a-fA-F]{1,4}$/.test(x) ? Number.parseInt(x.slice(2), 16) : null);
+      }),
+      { numRuns: 3000, seed: 9 },
+    );
   });
 });
 

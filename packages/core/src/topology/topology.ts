@@ -279,8 +279,8 @@ export class Topology {
   readonly sources: readonly string[];
   /** The file the topology came from, for messages. */
   readonly file: string;
-  readonly #byBdf: ReadonlyMap<Bdf, PciFunction>;
-  readonly #busByKey: ReadonlyMap<string, PciBus>;
+  readonly #idxByBdf: ReadonlyMap<Bdf, number>;
+  readonly #busByKey: ReadonlyMap<number, PciBus>;
   readonly #spec: TopologySpec;
 
   /** Use {@link buildTopology}; the constructor takes already validated parts. */
@@ -290,8 +290,8 @@ export class Topology {
     hostBridges: HostBridge[];
     functions: PciFunction[];
     buses: PciBus[];
-    byBdf: Map<Bdf, PciFunction>;
-    busByKey: Map<string, PciBus>;
+    idxByBdf: Map<Bdf, number>;
+    busByKey: Map<number, PciBus>;
     spec: TopologySpec;
     file: string;
   }) {
@@ -303,7 +303,7 @@ export class Topology {
     this.assumed = parts.spec.assumed ?? Object.freeze([]);
     this.sources = parts.spec.sources ?? Object.freeze([]);
     this.file = parts.file;
-    this.#byBdf = parts.byBdf;
+    this.#idxByBdf = parts.idxByBdf;
     this.#busByKey = parts.busByKey;
     this.#spec = parts.spec;
     Object.freeze(this);
@@ -311,7 +311,8 @@ export class Topology {
 
   /** The function named `bdf`. Throws DEVICE_NOT_FOUND (naming the topology) when there is none. */
   get(bdf: Bdf): PciFunction {
-    const f = this.#byBdf.get(bdf);
+    const i = this.#idxByBdf.get(bdf);
+    const f = i === undefined ? undefined : this.functions[i];
     if (!f) {
       throw new DmasimError(ErrorCode.DEVICE_NOT_FOUND, `${this.file}: no PCI function ${bdf} in topology ${this.id}`, {
         file: this.file,
@@ -324,17 +325,18 @@ export class Topology {
 
   /** True when the topology has a function named `bdf`. */
   has(bdf: Bdf): boolean {
-    return this.#byBdf.has(bdf);
+    return this.#idxByBdf.has(bdf);
   }
 
   /** The function named `bdf`, or `undefined`. */
   find(bdf: Bdf): PciFunction | undefined {
-    return this.#byBdf.get(bdf);
+    const i = this.#idxByBdf.get(bdf);
+    return i === undefined ? undefined : this.functions[i];
   }
 
   /** The bus `segment:number`, or `undefined` when no function sits on it and no host bridge roots it. */
   bus(segment: number, number: number): PciBus | undefined {
-    return this.#busByKey.get(`${segment}:${number}`);
+    return this.#busByKey.get(segment * 256 + number);
   }
 
   /** `pci_upstream_bridge()` (kernel-model.md 2.2): the PF's for a VF; `null` on a root bus. */
@@ -1064,21 +1066,19 @@ export function buildTopologyFrom(spec: TopologySpec, file: string, adopt: boole
     hb.firstFunction = hb.bus.devices[0] ?? null;
     Object.freeze(hb);
   }
-  const byBdf = new Map<Bdf, PciFunction>();
   for (const f of fns) {
     f.spec = frozenSpec.functions[f.index] as FunctionSpec;
-    byBdf.set(f.bdf, f);
     Object.freeze(f);
   }
-  const busByKey = new Map<string, PciBus>();
-  for (const b of buses) busByKey.set(`${b.segment}:${b.number}`, b);
+  const busByKey = new Map<number, PciBus>();
+  for (const b of buses) busByKey.set(b.segment * 256 + b.number, b);
   return new Topology({
     id: spec.id,
     platform,
     hostBridges,
     functions: fns,
     buses,
-    byBdf,
+    idxByBdf,
     busByKey,
     spec: frozenSpec,
     file,
