@@ -122,7 +122,10 @@ describe('generateTopology', () => {
     }
     all.sort((a, b) => (a[0] < b[0] ? -1 : 1));
     for (let i = 1; i < all.length; i++)
-      assert.ok((all[i - 1] as [bigint, bigint, string])[1] < (all[i] as [bigint, bigint, string])[0], `overlap at ${all[i]?.[2]}`);
+      assert.ok(
+        (all[i - 1] as [bigint, bigint, string])[1] < (all[i] as [bigint, bigint, string])[0],
+        `overlap at ${all[i]?.[2]}`,
+      );
     const gpu = t.functions.find((f) => f.deviceClass === 'gpu');
     assert.equal(gpu?.resources[1]?.length, 32n << 30n, 'GPU BAR1 default 32 GiB');
     assert.equal(
