@@ -13,9 +13,13 @@ const FILES_HELP =
   'lspci -t/-tv/-tvnn, lspci -vvv, hwloc XML, nvidia-smi (topo -m, -q, plain) outputs, a sysfs snapshot, a dmasim ' +
   'topology file, or a folder holding lspci*.txt, nvidia-smi*.txt, acs*.txt, *.xml and sysfs trees; several FILEs describe one machine';
 
-function showAction(files: string[], o: MachineOpts): void {
+function showAction(files: string[], o: MachineOpts & { plain?: boolean }): void {
   const m = loadMachine(files, o);
   printWarnings(m, o);
+  if (o.plain) {
+    process.stdout.write(`${renderTree(m.spec, { annotate: false }).join('\n')}\n`);
+    return;
+  }
   let s = `${renderHeader(m.spec).join('\n')}\n\n${renderTree(m.spec).join('\n')}\n\n`;
   if (m.labels.length > 0) {
     s += 'Labels:\n';
@@ -88,7 +92,8 @@ export const topoCommand: CliCommand = {
         .description(
           'the PCI tree as lspci -tv draws it, annotated with labels, ACS redirect bits, IOMMU groups and NUMA nodes',
         )
-        .argument('<FILE...>', FILES_HELP),
+        .argument('<FILE...>', FILES_HELP)
+        .option('--plain', 'print only the tree, exactly as lspci -tv would (no annotations, header or assumptions)'),
     ).action(showAction);
     withMachineOptions(
       topo

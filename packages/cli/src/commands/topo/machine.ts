@@ -193,7 +193,7 @@ export function loadMachine(paths: readonly string[], o: MachineOpts): Machine {
   const r = importTopology(loaded.inputs, opts);
   return {
     spec: r.spec,
-    topology: buildTopology(r.spec, source),
+    topology: r.topology,
     assumed: r.assumed,
     warnings: r.warnings,
     labels: r.labels,

@@ -34,8 +34,12 @@ export function annotate(f: FunctionSpec, hbNuma: number | null | undefined): st
   return parts.join(', ');
 }
 
-/** Renders the tree; one string per line, without newlines. */
-export function renderTree(spec: TopologySpec): string[] {
+/**
+ * Renders the tree; one string per line, without newlines. With `annotate: false` the text is exactly what
+ * `lspci -tv` prints for the machine (and reads back as such).
+ */
+export function renderTree(spec: TopologySpec, opts: { annotate?: boolean } = {}): string[] {
+  const annotateLines = opts.annotate !== false;
   const lines: string[] = [];
   const buf: string[] = [];
   let pending: string[] = [];
@@ -52,7 +56,7 @@ export function renderTree(spec: TopologySpec): string[] {
   };
   const printIt = (end: number): void => {
     const text = buf.slice(0, end).join('');
-    lines.push(pending.length > 0 ? `${text}  [${pending.join('; ')}]` : text);
+    lines.push(annotateLines && pending.length > 0 ? `${text}  [${pending.join('; ')}]` : text);
     pending = [];
     for (let i = 0; i < end; i++) buf[i] = buf[i] === '+' || buf[i] === '|' ? '|' : ' ';
   };

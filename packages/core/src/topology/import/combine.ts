@@ -29,7 +29,7 @@ import type {
   PortType,
   TopologySpec,
 } from '../topology-spec.ts';
-import { bdfFromRid, bdfOrder, bdfParts, busName, devfnOf, formatBdf, ridOf } from './bdf.ts';
+import { type BdfParts, bdfFromRid, busName, devfnOf, formatBdf, bdfParts as parseParts, ridOf } from './bdf.ts';
 import type {
   ImportFragment,
   ImportOptions,
@@ -82,6 +82,23 @@ interface Merged extends ObservedFunction {
 }
 
 const busKey = (segment: number, bus: number): string => `${segment}:${bus}`;
+
+// Device names are parsed once: the combiner sorts and looks up tens of thousands of them.
+const PARTS_CACHE_LIMIT = 1 << 20;
+const partsCache = new Map<Bdf, BdfParts>();
+function bdfParts(bdf: Bdf): BdfParts {
+  let p = partsCache.get(bdf);
+  if (!p) {
+    if (partsCache.size >= PARTS_CACHE_LIMIT) partsCache.clear();
+    p = parseParts(bdf);
+    partsCache.set(bdf, p);
+  }
+  return p;
+}
+function bdfOrder(bdf: Bdf): number {
+  const p = bdfParts(bdf);
+  return p.segment * 65536 + p.bus * 256 + devfnOf(p);
+}
 
 /** The result of {@link combineFragments}, before the importer adds its input bookkeeping. */
 export interface Combined {
@@ -136,7 +153,7 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
   }
 
   // 1. VFs from SR-IOV capabilities.
-  for (const pf of [...funcs.values()].sort((a, b) => bdfOrder(a.bdf) - bdfOrder(b.bdf))) {
+  for (const pf of sortedByBdf(funcs)) {
     const s = pf.sriov;
     if (!s || s.numVfs <= 0 || pf.isVf) continue;
     const p = bdfParts(pf.bdf);
@@ -512,8 +529,10 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
     }
   }
   const nodesSeen = new Set<number>();
+  const byHostBridge = hostBridges.map((): Merged[] => []);
+  for (const f of funcs.values()) byHostBridge[f.hostBridge!]!.push(f);
   for (const [i, hb] of hostBridges.entries()) {
-    const below = [...funcs.values()].filter((f) => f.hostBridge === i);
+    const below = byHostBridge[i]!;
     const known = new Set(below.flatMap((f) => (typeof f.numaNode === 'number' ? [f.numaNode] : [])));
     const root = roots.get(busKey(hb.segment, hb.rootBus));
     if (typeof root?.socket === 'number') hb.socket = root.socket;
@@ -568,6 +587,13 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
   }
 
   // 11. Bus ranges the data leave open, from the buses below.
+  const childrenOf = new Map<Bdf, Merged[]>();
+  for (const c of funcs.values()) {
+    if (!c.up || c.isVf) continue;
+    const list = childrenOf.get(c.up);
+    if (list) list.push(c);
+    else childrenOf.set(c.up, [c]);
+  }
   for (const f of funcs.values()) {
     const bridge =
       f.resolvedType === 'root_port' ||
@@ -576,7 +602,7 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
       f.isBridge ||
       f.secondaryBus !== undefined;
     if (!bridge) continue;
-    const kids = [...funcs.values()].filter((c) => c.up === f.bdf && !c.isVf);
+    const kids = childrenOf.get(f.bdf) ?? [];
     const buses = kids.map((c) => bdfParts(c.bdf).bus);
     if (f.secondaryBus === undefined && buses.length > 0) {
       f.secondaryBus = Math.min(...buses);
@@ -613,18 +639,22 @@ function rootKeyOf(f: Merged): string {
 }
 
 function sortedByBdf(funcs: Map<Bdf, Merged>): Merged[] {
-  return [...funcs.values()].sort((a, b) => bdfOrder(a.bdf) - bdfOrder(b.bdf));
+  return [...funcs.values()]
+    .map((f) => ({ f, k: bdfOrder(f.bdf) }))
+    .sort((a, b) => a.k - b.k)
+    .map((x) => x.f);
 }
 
 /** Enumeration order: segment, bus, then the bus's PFs by devfn, then its VFs by devfn. */
 function sortForEnumeration(funcs: Map<Bdf, Merged>): Merged[] {
-  return [...funcs.values()].sort((a, b) => {
-    const pa = bdfParts(a.bdf);
-    const pb = bdfParts(b.bdf);
-    return (
-      pa.segment - pb.segment || pa.bus - pb.bus || Number(!!a.isVf) - Number(!!b.isVf) || devfnOf(pa) - devfnOf(pb)
-    );
-  });
+  return [...funcs.values()]
+    .map((f) => {
+      const p = bdfParts(f.bdf);
+      // segment, bus, PFs before VFs, devfn
+      return { f, k: ((p.segment * 256 + p.bus) * 2 + (f.isVf ? 1 : 0)) * 256 + devfnOf(p) };
+    })
+    .sort((a, b) => a.k - b.k)
+    .map((x) => x.f);
 }
 
 function maxBusBelow(f: Merged, funcs: Map<Bdf, Merged>): number {

@@ -6,7 +6,7 @@
  * end reads them alike.
  */
 import { DmasimError, ErrorCode, isDmasimError } from '../../errors.ts';
-import { buildTopology } from '../topology.ts';
+import { buildTopology, type Topology } from '../topology.ts';
 import type { PlatformSpec } from '../topology-spec.ts';
 import { normalizeBdf } from './bdf.ts';
 import { combineFragments } from './combine.ts';
@@ -25,8 +25,9 @@ export function importTopology(inputs: readonly ImportInput[], opts: ImportOptio
   if (inputs.length === 0) throw new DmasimError(ErrorCode.INVALID_ARGUMENT, 'importTopology: no inputs');
   const fragments = inputs.map(parseInput);
   const combined = combineFragments(fragments, opts, machineIdFrom(inputs[0]!.file));
+  let topology: Topology;
   try {
-    buildTopology(combined.spec, inputs.map((i) => i.file).join(', '));
+    topology = buildTopology(combined.spec, inputs.map((i) => i.file).join(', '));
   } catch (e) {
     // Inputs whose facts contradict each other (a bridge range outside its parent's, a bus reached twice):
     // say which file and line the function came from.
@@ -42,6 +43,7 @@ export function importTopology(inputs: readonly ImportInput[], opts: ImportOptio
   }
   return {
     spec: combined.spec,
+    topology,
     assumed: combined.assumed,
     warnings: combined.warnings,
     nvidiaSmi: combined.nvidiaSmi,

@@ -4,6 +4,7 @@
  * input says; every inference (port types from position, parents from bus numbers, the CPU from host-bridge
  * ids, defaults for ACS) happens once, in the combiner, where it is written down in `assumed[]`.
  */
+import type { Topology } from '../topology.ts';
 import type { AssumedDefault, BarSpec, Bdf, PlatformSpec, PortType, TopologySpec } from '../topology-spec.ts';
 
 /** The input formats the importers read. */
@@ -182,6 +183,8 @@ export interface LabelBinding {
 /** Result of {@link importTopology}. */
 export interface ImportResult {
   spec: TopologySpec;
+  /** The model built from `spec` (the importer validates its result by building it). */
+  topology: Topology;
   /** Defaults the importers filled in (also in `spec.assumed`), each with the flag that sets it. */
   assumed: AssumedDefault[];
   warnings: string[];

@@ -88,7 +88,14 @@ const VENDOR_NAMES: readonly (readonly [string, number])[] = [
   ['Cerebras Systems', 0x1f3f],
 ];
 
-const VENDOR_BY_LENGTH = [...VENDOR_NAMES].sort((a, b) => b[0].length - a[0].length);
+/** Vendor names by their first word, longest first within each word. */
+const VENDOR_BY_WORD = new Map<string, (readonly [string, number])[]>();
+for (const e of [...VENDOR_NAMES].sort((a, b) => b[0].length - a[0].length)) {
+  const w = e[0].split(' ')[0]!;
+  const list = VENDOR_BY_WORD.get(w);
+  if (list) list.push(e);
+  else VENDOR_BY_WORD.set(w, [e]);
+}
 
 /**
  * The vendor id and the rest of the name for an lspci-style `Vendor Device` string, or `undefined` when the
@@ -98,7 +105,7 @@ const VENDOR_BY_LENGTH = [...VENDOR_NAMES].sort((a, b) => b[0].length - a[0].len
 export function vendorFromName(name: string): { vendor: number; rest: string } | undefined {
   const unknown = /^Device ([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\b/.exec(name);
   if (unknown) return { vendor: Number.parseInt(unknown[1]!, 16), rest: `Device ${unknown[2]!}` };
-  for (const [v, id] of VENDOR_BY_LENGTH) {
+  for (const [v, id] of VENDOR_BY_WORD.get(name.split(' ', 1)[0]!) ?? []) {
     if (name === v) return { vendor: id, rest: '' };
     if (name.startsWith(`${v} `)) return { vendor: id, rest: name.slice(v.length + 1) };
   }
