@@ -22,14 +22,15 @@ import {
   type ScenarioSpec,
   type ScenarioSummary,
   type SimEvent,
+  type TopologySpec,
   traceOpsFromEvents,
   workloadPlan,
 } from '@dmasim/core';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import { ExitCode } from '../exit.ts';
+import { fileReaders } from '../readers.ts';
 import type { CliCommand } from './registry.ts';
-import { loadMachine } from './topo/machine.ts';
 
 interface RunOpts {
   events?: string;
@@ -68,10 +69,7 @@ export function readRecordedEvents(path: string): SimEvent[] {
 /** Reads a scenario file and resolves its file references (topology, trace) relative to it. */
 export function loadScenario(file: string): ScenarioSpec {
   const spec = parseScenarioFile(readText(file, 'scenario file'), file);
-  const withTopology = resolveScenarioTopology(spec, (t) => {
-    const m = loadMachine([relative(file, t)], { hostBridgeId: [], label: [], quiet: true });
-    return m.spec;
-  });
+  const withTopology = resolveScenarioTopology(spec, (t) => fileReaders.topology(relative(file, t)) as TopologySpec);
   return resolveScenarioTrace(withTopology, (t) => traceOpsFromEvents(readRecordedEvents(relative(file, t))));
 }
 

@@ -89,6 +89,8 @@ export type SgtResult =
     };
 
 const U32 = 0xffffffffn;
+/** Shared by every mapping without warnings (most of them): one empty array, never written. */
+const NO_WARNINGS: SgtWarning[] = [];
 
 function alignUp(x: bigint, g: bigint): bigint {
   return (x + g - 1n) & ~(g - 1n);
@@ -151,7 +153,11 @@ export function dmaBufPhysVecToSgt(
 ): SgtResult {
   const dev = env.dev;
   const opts = { cpu: env.cpu };
-  const warnings: SgtWarning[] = [];
+  let warnings: SgtWarning[] = NO_WARNINGS;
+  const warn = (w: SgtWarning) => {
+    if (warnings === NO_WARNINGS) warnings = [];
+    warnings.push(w);
+  };
   const cleanup = (
     kind: EventData<'dmabuf.map.cleanup'>['kind'],
     failedIndex: number,
@@ -299,7 +305,7 @@ export function dmaBufPhysVecToSgt(
       // Every range is linked at offset 0 (the helper's hazard 3.8-1).
       const res = dmaIovaLink(dev, state, r.paddr, 0n, r.len, dir, attrs, opts);
       if (i > 0 && !warnings.includes('link_overlap')) {
-        warnings.push('link_overlap');
+        warn('link_overlap');
         hazard(
           env,
           'link_overlap',
@@ -321,7 +327,7 @@ export function dmaBufPhysVecToSgt(
   // Step 6: IOVA mode sync and the one extent.
   if (state !== null && iovaMode) {
     if (mappedLen !== size) {
-      warnings.push('mapped_len_mismatch');
+      warn('mapped_len_mismatch');
       warnOnce(env, 'dma_buf_phys_vec_to_sgt.mapped_len', 'dma_buf_phys_vec_to_sgt: mapped_len != size');
       hazard(
         env,
@@ -353,7 +359,7 @@ export function dmaBufPhysVecToSgt(
 
   // Step 7.
   if (overrun) {
-    warnings.push('sg_overrun');
+    warn('sg_overrun');
     hazard(
       env,
       'sg_overrun',
@@ -361,14 +367,16 @@ export function dmaBufPhysVecToSgt(
     );
   }
   if (entries.length < nents) {
-    warnings.push('unfilled_entries');
+    warn('unfilled_entries');
     warnOnce(env, 'dma_buf_phys_vec_to_sgt.sgl', 'dma_buf_phys_vec_to_sgt: sgl');
     hazard(env, 'unfilled_entries', `${nents - entries.length} of ${nents} SG entries left {0, 0}`);
     while (entries.length < nents) entries.push({ dmaAddress: 0n, dmaLength: 0 });
   }
+  // The table at its exact size: an array grown by push keeps 17 slots, most of a small mapping's memory.
+  const table = entries.slice();
   return {
     ok: true,
-    sgt: { mode, state: state ?? null, entries, nents, size, mappedLen, ranges: physVec, dir, warnings },
+    sgt: { mode, state: state ?? null, entries: table, nents, size, mappedLen, ranges: physVec, dir, warnings },
   };
 }
 

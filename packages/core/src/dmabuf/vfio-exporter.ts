@@ -135,7 +135,7 @@ export function vfioCheckDmabufExport(
     physVec.push({ paddr, len: r.length });
   }
   if (!dev.registered) return refuse(Errno.ENODEV, 'not_registered');
-  return { ok: true, probe: false, provider, physVec, size: length, revoked: !dev.memoryEnabled };
+  return { ok: true, probe: false, provider, physVec: physVec.slice(), size: length, revoked: !dev.memoryEnabled };
 }
 
 /**

@@ -303,9 +303,9 @@ test('the generated encoder rejects values of the wrong kind and undoes the part
     ...attachEvent(1, 1),
     type: 'iommu.map',
     data: { domainId: 1, iova: 0n, paddr: 0n, size: 0n, prot: 0, collision: 'smash' },
-  } as SimEvent;
+  } as unknown as SimEvent;
   assert.throws(() => enc.push(enumBad), /field collision: expected one of none, overwrite, keep/);
-  enc.push({ ...attachEvent(1, 2), data: { ...attachEvent(1, 2).data, importer: 'new-name' } });
+  enc.push({ ...attachEvent(1, 2), data: { ...attachEvent(1, 2).data, importer: 'new-name' } } as SimEvent);
   const { events } = decodeFrame(enc.finish({ scenarioId: 's', attempt: 0, frameIndex: 0 }));
   assert.deepStrictEqual(
     events.map((e) => (e.data as { importer: string }).importer),

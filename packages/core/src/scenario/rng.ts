@@ -84,3 +84,81 @@ export class IndexedSet<T> {
     return this.items;
   }
 }
+
+/**
+ * A set of small non-negative integer ids (dense, like the simulator's object ids) with O(1) add, delete
+ * and uniform random choice, in typed arrays: about 12 bytes per id instead of a Map entry's 40 or more.
+ */
+export class IdSet {
+  private items = new Float64Array(64);
+  /** Position + 1 of each id in `items` (0: absent). */
+  private pos = new Uint32Array(64);
+  private n = 0;
+
+  get size(): number {
+    return this.n;
+  }
+
+  has(id: number): boolean {
+    return id < this.pos.length && this.pos[id]! !== 0;
+  }
+
+  add(id: number): void {
+    if (id >= this.pos.length) {
+      let len = this.pos.length * 2;
+      while (len <= id) len *= 2;
+      const p = new Uint32Array(len);
+      p.set(this.pos);
+      this.pos = p;
+    }
+    if (this.pos[id]! !== 0) return;
+    if (this.n === this.items.length) {
+      const it = new Float64Array(this.items.length * 2);
+      it.set(this.items);
+      this.items = it;
+    }
+    this.items[this.n] = id;
+    this.pos[id] = ++this.n;
+  }
+
+  delete(id: number): void {
+    if (!this.has(id)) return;
+    const i = this.pos[id]! - 1;
+    const last = this.items[--this.n]!;
+    if (i < this.n) {
+      this.items[i] = last;
+      this.pos[last] = i + 1;
+    }
+    this.pos[id] = 0;
+  }
+
+  /** A uniformly chosen id; the set must not be empty. */
+  pick(rng: Rng): number {
+    return this.items[rng.int(0, this.n - 1)]!;
+  }
+
+  /** The ids, in set order (a copy). */
+  values(): number[] {
+    return Array.from(this.items.subarray(0, this.n));
+  }
+}
+
+/** A growable array of numbers indexed by a dense id (0 for ids never set). */
+export class IdMap {
+  private a = new Float64Array(64);
+
+  get(id: number): number {
+    return id < this.a.length ? this.a[id]! : 0;
+  }
+
+  set(id: number, v: number): void {
+    if (id >= this.a.length) {
+      let len = this.a.length * 2;
+      while (len <= id) len *= 2;
+      const b = new Float64Array(len);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[id] = v;
+  }
+}

@@ -7,7 +7,7 @@
 import type { SimEvent } from '../events/event-schema.ts';
 import type { DirName, Simulator } from '../sim/simulator.ts';
 import { parseByteCount } from './byte-count.ts';
-import { IndexedSet, type Rng } from './rng.ts';
+import { IdMap, IdSet, IndexedSet, type Rng } from './rng.ts';
 import type { ScenarioSpec, SizeDistribution } from './scenario-spec.ts';
 
 /** The workload of a scenario with defaults applied. Sizes in pages. */
@@ -104,12 +104,6 @@ function split(rng: Rng, pages: number, n: number): number[] {
   return out;
 }
 
-interface Pair {
-  readonly key: string;
-  readonly dmabufId: number;
-  readonly importer: string;
-}
-
 /** Drives a simulator through a generated workload. */
 export class WorkloadDriver {
   private readonly sim: Simulator;
@@ -117,14 +111,17 @@ export class WorkloadDriver {
   private readonly rng: Rng;
   private t = 0;
   private op = 0;
-  private readonly liveMappings = new IndexedSet<number>();
-  private readonly mappable = new IndexedSet<number>();
-  private readonly liveAttachments = new IndexedSet<number>();
-  private readonly detachedPairs = new IndexedSet<string>();
-  private readonly pairs = new Map<string, Pair>();
-  private readonly attachmentPair = new Map<number, string>();
-  private readonly mappingCount = new Map<number, number>();
-  private readonly mappingAttachment = new Map<number, number>();
+  private readonly liveMappings = new IdSet();
+  private readonly mappable = new IdSet();
+  private readonly liveAttachments = new IdSet();
+  /** Planned (dma-buf, importer) pairs not attached now, keyed `dmabufId * 2^16 + importer index`. */
+  private readonly detachedPairs = new IndexedSet<number>();
+  /** Pair key + 1 of each live attachment (0: none). */
+  private readonly attachmentPair = new IdMap();
+  /** Live mappings of each attachment. */
+  private readonly mappingCount = new IdMap();
+  private readonly importerIndex = new Map<string, number>();
+  private readonly importerNames: string[] = [];
   private readonly vfioExporters: string[];
   /** Called after every operation (the run's statistics sample IOVA use here). */
   onOperation: (() => void) | undefined;
@@ -134,6 +131,10 @@ export class WorkloadDriver {
     this.plan = plan;
     this.rng = rng;
     this.vfioExporters = [...sim.exporters.values()].filter((e) => e.cfg.kind === 'vfio-pci').map((e) => e.fn.bdf);
+    for (const name of sim.importers.keys()) {
+      this.importerIndex.set(name, this.importerNames.length);
+      this.importerNames.push(name);
+    }
     sim.observers.push((e) => this.observe(e));
   }
 
@@ -142,11 +143,11 @@ export class WorkloadDriver {
       case 'dmabuf.attach': {
         if (e.data.result !== 0) return;
         const id = e.data.attachmentId;
-        const key = `${e.data.dmabufId}|${e.data.importer}`;
+        const key = this.pairKey(e.data.dmabufId, e.data.importer);
         this.liveAttachments.add(id);
         this.mappable.add(id);
         this.mappingCount.set(id, 0);
-        this.attachmentPair.set(id, key);
+        this.attachmentPair.set(id, key + 1);
         this.detachedPairs.delete(key);
         return;
       }
@@ -154,29 +155,25 @@ export class WorkloadDriver {
         const id = e.data.attachmentId;
         this.liveAttachments.delete(id);
         this.mappable.delete(id);
-        this.mappingCount.delete(id);
+        this.mappingCount.set(id, 0);
         const key = this.attachmentPair.get(id);
-        this.attachmentPair.delete(id);
-        if (key !== undefined && this.pairs.has(key)) this.detachedPairs.add(key);
+        this.attachmentPair.set(id, 0);
+        if (key !== 0) this.detachedPairs.add(key - 1);
         return;
       }
       case 'dmabuf.map.end': {
         if (e.data.result !== 0) return;
         const aid = e.data.attachmentId;
         this.liveMappings.add(e.data.mappingId);
-        this.mappingAttachment.set(e.data.mappingId, aid);
-        const n = (this.mappingCount.get(aid) ?? 0) + 1;
+        const n = this.mappingCount.get(aid) + 1;
         this.mappingCount.set(aid, n);
         if (n >= this.plan.maxMappingsPerAttachment) this.mappable.delete(aid);
         return;
       }
       case 'dmabuf.unmap': {
-        const mid = e.data.mappingId;
-        this.liveMappings.delete(mid);
-        const aid = this.mappingAttachment.get(mid);
-        this.mappingAttachment.delete(mid);
-        if (aid === undefined) return;
-        const n = (this.mappingCount.get(aid) ?? 1) - 1;
+        this.liveMappings.delete(e.data.mappingId);
+        const aid = e.data.attachmentId;
+        const n = this.mappingCount.get(aid) - 1;
         if (this.liveAttachments.has(aid)) {
           this.mappingCount.set(aid, n);
           if (n < this.plan.maxMappingsPerAttachment) this.mappable.add(aid);
@@ -186,6 +183,14 @@ export class WorkloadDriver {
       default:
         return;
     }
+  }
+
+  private pairKey(dmabufId: number, importer: string): number {
+    return dmabufId * 65536 + this.importerIndex.get(importer)!;
+  }
+
+  private pairOf(key: number): { dmabufId: number; importer: string } {
+    return { dmabufId: Math.floor(key / 65536), importer: this.importerNames[key % 65536]! };
   }
 
   private step(): boolean {
@@ -253,20 +258,16 @@ export class WorkloadDriver {
                 )
               : this.pickDistinct(importers, this.plan.perBuffer);
         k++;
-        for (const imp of chosen) {
-          const key = `${res.id}|${imp}`;
-          this.pairs.set(key, { key, dmabufId: res.id, importer: imp });
-          this.detachedPairs.add(key);
-        }
+        for (const imp of chosen) this.detachedPairs.add(this.pairKey(res.id, imp));
       }
     }
     for (const key of [...this.detachedPairs.values()]) {
-      const p = this.pairs.get(key)!;
+      const p = this.pairOf(key);
       if (!this.step()) return false;
       this.sim.attach(p.dmabufId, p.importer, this.cpuFor(p.importer));
       this.after();
     }
-    for (const aid of [...this.liveAttachments.values()].sort((a, b) => a - b)) {
+    for (const aid of this.liveAttachments.values().sort((a, b) => a - b)) {
       if (!this.step()) return false;
       const imp = this.sim.attachments.get(aid)?.importer.fn.bdf ?? null;
       this.sim.map(aid, this.plan.dir, this.cpuFor(imp));
@@ -312,7 +313,7 @@ export class WorkloadDriver {
           break;
         }
         case 3: {
-          const p = this.pairs.get(this.detachedPairs.pick(this.rng))!;
+          const p = this.pairOf(this.detachedPairs.pick(this.rng));
           this.sim.attach(p.dmabufId, p.importer, this.cpuFor(p.importer));
           break;
         }
@@ -328,13 +329,13 @@ export class WorkloadDriver {
   }
 
   private teardown(): void {
-    for (const mid of [...this.liveMappings.values()].sort((a, b) => a - b)) {
+    for (const mid of this.liveMappings.values().sort((a, b) => a - b)) {
       this.t += 1000;
       this.sim.advanceTo(this.t);
       this.sim.unmap(mid, this.cpuFor(this.sim.mappings.get(mid)?.attachment.importer.fn.bdf ?? null));
       this.after();
     }
-    for (const aid of [...this.liveAttachments.values()].sort((a, b) => a - b)) {
+    for (const aid of this.liveAttachments.values().sort((a, b) => a - b)) {
       this.t += 1000;
       this.sim.advanceTo(this.t);
       this.sim.detach(aid, this.cpuFor(this.sim.attachments.get(aid)?.importer.fn.bdf ?? null));

@@ -58,7 +58,8 @@ export interface ExporterRt {
   readonly mapTypeOptions: MapTypeOptions;
   memoryEnabled: boolean;
   registered: boolean;
-  readonly dmabufs: Set<number>;
+  /** Its dma-buf ids, ascending. */
+  dmabufs: number[];
 }
 
 /** A live dma-buf. */
@@ -72,7 +73,8 @@ export interface DmabufRt {
   revoked: boolean;
   backing: 'bar' | 'system';
   systemRanges: PhysRange[];
-  readonly attachments: Set<number>;
+  /** Live attachment ids, ascending (ids only grow, so appending keeps the order). */
+  attachments: number[];
 }
 
 /** A live attachment. */
@@ -83,7 +85,8 @@ export interface AttachmentRt {
   readonly dynamic: boolean;
   readonly peer2peer: boolean;
   readonly decision: 'keep_p2p' | 'migrate' | null;
-  readonly mappings: Set<number>;
+  /** Live mapping ids, ascending. */
+  mappings: number[];
 }
 
 /** A live mapping. */
@@ -122,6 +125,21 @@ export interface SimulatorOptions {
 
 const VFIO_EXP_NAME = 'vfio_pci_core';
 const MOVABLE_EXP_NAME = 'dmasim_movable';
+
+/*
+ * Id lists are rebuilt at their exact size instead of pushed to: V8 gives an array grown by push 17
+ * slots, which for the one or two ids most lists hold is most of a live mapping's memory.
+ */
+
+/** `ids` with `id` appended (ids only grow, so the list stays ascending). */
+function appendId(ids: readonly number[], id: number): number[] {
+  return ids.length === 0 ? [id] : ids.concat(id);
+}
+
+/** `ids` without `id`. */
+function removeId(ids: readonly number[], id: number): number[] {
+  return ids.length === 1 && ids[0] === id ? [] : ids.filter((x) => x !== id);
+}
 
 function insertionSorted<T>(items: Iterable<T>, key: (t: T) => number): T[] {
   return [...items].sort((a, b) => key(a) - key(b));
@@ -379,7 +397,7 @@ export class Simulator {
       mapTypeOptions: { ...this.config.kernel.p2p, provider: fn.bdf, detectStaleCache: false },
       memoryEnabled: true,
       registered: true,
-      dmabufs: new Set(),
+      dmabufs: [],
     });
   }
 
@@ -469,10 +487,10 @@ export class Simulator {
       revoked,
       backing: 'bar',
       systemRanges: [],
-      attachments: new Set(),
+      attachments: [],
     };
     this.dmabufs.set(id, d);
-    exp.dmabufs.add(id);
+    exp.dmabufs = appendId(exp.dmabufs, id);
     this.emit('dmabuf.export', {
       dmabufId: id,
       exporter: exp.fn.bdf,
@@ -501,7 +519,7 @@ export class Simulator {
     exp.memoryEnabled = on;
     this.emit('exporter.memory', { device: exp.fn.bdf, memoryEnabled: on, registered: exp.registered });
     if (exp.cfg.kind !== 'vfio-pci') return;
-    for (const id of [...exp.dmabufs].sort((a, b) => a - b)) {
+    for (const id of [...exp.dmabufs]) {
       const d = this.dmabufs.get(id)!;
       if (d.revoked === !on) continue;
       this.revokeBuffer(d, !on, on ? 'decode_on' : 'decode_off');
@@ -515,7 +533,7 @@ export class Simulator {
     if (!exp.registered) return;
     exp.registered = false;
     this.emit('exporter.memory', { device: exp.fn.bdf, memoryEnabled: exp.memoryEnabled, registered: false });
-    for (const id of [...exp.dmabufs].sort((a, b) => a - b)) {
+    for (const id of [...exp.dmabufs]) {
       const d = this.dmabufs.get(id)!;
       if (exp.cfg.kind === 'vfio-pci') this.revokeBuffer(d, true, 'close');
     }
@@ -523,14 +541,13 @@ export class Simulator {
 
   private revokeBuffer(d: DmabufRt, revoked: boolean, reason: EventData<'dmabuf.revoke'>['reason']): void {
     d.revoked = revoked;
-    const notified = insertionSorted(d.attachments, (x) => x);
+    const notified = [...d.attachments];
     this.emit('dmabuf.revoke', { dmabufId: d.id, revoked, reason, attachmentsNotified: notified });
     if (!revoked) return;
     for (const aid of notified) {
       const a = this.attachments.get(aid)!;
       if (!a.dynamic) continue;
-      for (const mid of insertionSorted(a.mappings, (x) => x))
-        this.unmapInternal(this.mappings.get(mid)!, 'move_notify');
+      for (const mid of [...a.mappings]) this.unmapInternal(this.mappings.get(mid)!, 'move_notify');
     }
   }
 
@@ -637,10 +654,10 @@ export class Simulator {
       dynamic: imp.cfg.dynamic,
       peer2peer,
       decision,
-      mappings: new Set(),
+      mappings: [],
     };
     this.attachments.set(id, a);
-    d.attachments.add(id);
+    d.attachments = appendId(d.attachments, id);
     if (imp.cfg.pins) {
       const pin = this.pin(a, 'attach');
       if (pin !== 0) {
@@ -774,7 +791,7 @@ export class Simulator {
     end(sgt.mode, 0, sgt.entries, sgt.nents, sgt.warnings, iova, sgt.mappedLen);
     const m: MappingRt = { id, attachment: a, mode: sgt.mode, entries: sgt.entries, dir: dirNum, sgt, size: d.size };
     this.mappings.set(id, m);
-    a.mappings.add(id);
+    a.mappings = appendId(a.mappings, id);
     this.checkAccess(m);
     if (sgt.mode === 'bus_addr') this.checkBusReach(m);
     return {
@@ -800,8 +817,8 @@ export class Simulator {
     }
     d.backing = to === 'system' ? 'system' : 'bar';
     const notified: number[] = [];
-    for (const aid of insertionSorted(d.attachments, (x) => x)) {
-      if (aid !== by && this.attachments.get(aid)!.mappings.size > 0) notified.push(aid);
+    for (const aid of [...d.attachments]) {
+      if (aid !== by && this.attachments.get(aid)!.mappings.length > 0) notified.push(aid);
     }
     this.emit('exporter.migrate', {
       dmabufId: d.id,
@@ -812,8 +829,7 @@ export class Simulator {
     });
     for (const aid of notified) {
       const a = this.attachments.get(aid)!;
-      for (const mid of insertionSorted(a.mappings, (x) => x))
-        this.unmapInternal(this.mappings.get(mid)!, 'move_notify');
+      for (const mid of [...a.mappings]) this.unmapInternal(this.mappings.get(mid)!, 'move_notify');
     }
   }
 
@@ -857,12 +873,13 @@ export class Simulator {
       }
       entries.push({ dmaAddress: m.dmaAddr, dmaLength: Number(r.len) });
     }
-    end('system', 0, entries, entries.length, [], null, a.dmabuf.size);
-    const mr: MappingRt = { id, attachment: a, mode: 'system', entries, dir, sgt: null, size: a.dmabuf.size };
+    const table = entries.slice(); // exact size (see appendId)
+    end('system', 0, table, table.length, [], null, a.dmabuf.size);
+    const mr: MappingRt = { id, attachment: a, mode: 'system', entries: table, dir, sgt: null, size: a.dmabuf.size };
     this.mappings.set(id, mr);
-    a.mappings.add(id);
+    a.mappings = appendId(a.mappings, id);
     this.checkAccess(mr);
-    return { result: 0, id, mode: 'system', mapType: null, entries, fellBack: false };
+    return { result: 0, id, mode: 'system', mapType: null, entries: table, fellBack: false };
   }
 
   /**
@@ -935,7 +952,7 @@ export class Simulator {
       }
     }
     this.mappings.delete(m.id);
-    a.mappings.delete(m.id);
+    a.mappings = removeId(a.mappings, m.id);
   }
 
   /** The importer detaches; it unmaps its live mappings first. */
@@ -946,7 +963,7 @@ export class Simulator {
       this.error('detach', -Errno.EINVAL, `no attachment ${attachmentId}`, { attachmentId });
       return -Errno.EINVAL;
     }
-    for (const mid of insertionSorted(a.mappings, (x) => x)) this.unmapInternal(this.mappings.get(mid)!, 'detach');
+    for (const mid of [...a.mappings]) this.unmapInternal(this.mappings.get(mid)!, 'detach');
     this.detachInternal(a, 'importer');
     return 0;
   }
@@ -960,7 +977,7 @@ export class Simulator {
       reason,
     });
     this.attachments.delete(a.id);
-    a.dmabuf.attachments.delete(a.id);
+    a.dmabuf.attachments = removeId(a.dmabuf.attachments, a.id);
   }
 
   // ------------------------------------------------------------------------------------------ state

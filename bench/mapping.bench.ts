@@ -1,0 +1,211 @@
+/**
+ * The mapping path's figures (issue 5):
+ *
+ * - `mapping-events`: events produced per second by the standard scenario
+ *   (examples/scenarios/standard-mixed.yaml: BUS_ADDR, IOVA mode, per-range dma-direct, churn on four
+ *   CPUs), without encoding and with every event encoded into frames. Target: >= 1 M events/s per core
+ *   with encoding. Reported per wall-clock second and per CPU second of the process (the run is one
+ *   thread, so the CPU figure is the per-core rate even when other work shares the machine).
+ * - `mapping-codec`: the frame codec alone on the events of that run, against msgpackr (records on, the
+ *   pure-JS build this project ships), events/s and bytes/event.
+ * - `mapping-heap`: heap bytes retained per live mapping (the whole simulator divided by its live
+ *   mappings: dma-buf, attachment, mapping, SG table, IOVA node, page-table entry). Target: <= 1 KiB.
+ */
+import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import {
+  decodeFrame,
+  FrameEncoder,
+  loadTopologyFile,
+  parseScenarioFile,
+  resolveScenarioTopology,
+  runScenario,
+  type ScenarioSpec,
+  type SimEvent,
+  type Simulator,
+} from '@dmasim/core';
+import { Packr } from 'msgpackr';
+import { type Benchmark, type BenchResult, result } from './harness.ts';
+
+const SCENARIO = new URL('../examples/scenarios/standard-mixed.yaml', import.meta.url);
+
+function standardScenario(operations?: number): ScenarioSpec {
+  const text = readFileSync(SCENARIO, 'utf8');
+  const spec = parseScenarioFile(text, SCENARIO.pathname);
+  const resolved = resolveScenarioTopology(
+    spec,
+    (f) => loadTopologyFile(readFileSync(new URL(f, SCENARIO), 'utf8'), f).spec,
+  );
+  return operations === undefined ? resolved : { ...resolved, workload: { ...resolved.workload, operations } };
+}
+
+interface Timed {
+  events: number;
+  wallS: number;
+  cpuS: number;
+  bytes: number;
+}
+
+function timed(fn: () => { events: number; bytes: number }): Timed {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const r = fn();
+  const wallS = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  return { ...r, wallS, cpuS: (c.user + c.system) / 1e6 };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function gcFunction(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+const RUNS = 5;
+
+export const benchmarks: Benchmark[] = [
+  {
+    name: 'mapping-events',
+    async run() {
+      const spec = standardScenario();
+      runScenario(spec, { validate: false }); // warm-up (JIT)
+      const plain: Timed[] = [];
+      const encoded: Timed[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        plain.push(timed(() => ({ events: runScenario(spec, { validate: false }).eventCount, bytes: 0 })));
+        encoded.push(
+          timed(() => {
+            let bytes = 0;
+            const s = runScenario(spec, {
+              validate: false,
+              onFrame: (f) => {
+                bytes += f.length;
+              },
+            });
+            return { events: s.eventCount, bytes };
+          }),
+        );
+      }
+      const events = plain[0]!.events;
+      const rate = (xs: Timed[], k: 'wallS' | 'cpuS') => median(xs.map((x) => x.events / x[k]));
+      const target = 1_000_000;
+      const encCpu = rate(encoded, 'cpuS');
+      const extra = { scenario: 'examples/scenarios/standard-mixed.yaml', events, runs: RUNS, statistic: 'median' };
+      return [
+        result('mapping.events_per_s.plain.wall', 'events/s', rate(plain, 'wallS'), null, extra),
+        result('mapping.events_per_s.plain.cpu', 'events/cpu-s', rate(plain, 'cpuS'), null, extra),
+        result('mapping.events_per_s.encoded.wall', 'events/s', rate(encoded, 'wallS'), target, { ...extra, target }),
+        result('mapping.events_per_s.encoded.cpu', 'events/cpu-s', encCpu, target, {
+          ...extra,
+          target,
+          met: encCpu >= target,
+        }),
+        result('mapping.bytes_per_event', 'B', encoded[0]!.bytes / events, null, extra),
+      ];
+    },
+  },
+  {
+    name: 'mapping-codec',
+    async run() {
+      const events: SimEvent[] = [];
+      runScenario(standardScenario(20_000), { validate: false, onEvent: (e) => events.push(e) });
+      const out: BenchResult[] = [];
+      const frameEvents = 1000;
+      const ours = () => {
+        const enc = new FrameEncoder();
+        const frames: Uint8Array[] = [];
+        for (const e of events) {
+          enc.push(e);
+          if (enc.size >= frameEvents)
+            frames.push(enc.finish({ scenarioId: 'bench', attempt: 0, frameIndex: frames.length }));
+        }
+        frames.push(enc.finish({ scenarioId: 'bench', attempt: 0, frameIndex: frames.length }));
+        return frames;
+      };
+      const packr = new Packr({ useRecords: true });
+      const theirs = () => {
+        const frames: Uint8Array[] = [];
+        for (let i = 0; i < events.length; i += frameEvents) frames.push(packr.pack(events.slice(i, i + frameEvents)));
+        return frames;
+      };
+      for (const [name, encode, decode] of [
+        ['dmasim', ours, (f: Uint8Array) => decodeFrame(f).events.length],
+        ['msgpackr', theirs, (f: Uint8Array) => (packr.unpack(f) as unknown[]).length],
+      ] as const) {
+        encode(); // warm-up
+        const encT: number[] = [];
+        const decT: number[] = [];
+        let frames: Uint8Array[] = [];
+        for (let i = 0; i < RUNS; i++) {
+          const t0 = performance.now();
+          frames = encode();
+          encT.push(events.length / ((performance.now() - t0) / 1000));
+          const t1 = performance.now();
+          let n = 0;
+          for (const f of frames) n += decode(f);
+          decT.push(n / ((performance.now() - t1) / 1000));
+        }
+        const bytes = frames.reduce((s, f) => s + f.length, 0);
+        const extra = { events: events.length, frameEvents, runs: RUNS, statistic: 'median' };
+        out.push(result(`codec.${name}.encode`, 'events/s', median(encT), null, extra));
+        out.push(result(`codec.${name}.decode`, 'events/s', median(decT), null, extra));
+        out.push(result(`codec.${name}.bytes_per_event`, 'B', bytes / events.length, null, extra));
+      }
+      const base = out.find((r) => r.name === 'codec.msgpackr.encode')!.value;
+      const mine = out.find((r) => r.name === 'codec.dmasim.encode')!;
+      out.push(result('codec.dmasim_vs_msgpackr.encode', 'x', mine.value / base, null, {}));
+      return out;
+    },
+  },
+  {
+    name: 'mapping-heap',
+    async run() {
+      const gc = gcFunction();
+      const base = standardScenario();
+      const spec: ScenarioSpec = {
+        ...base,
+        workload: {
+          buffers: { count: 20_000, size: { fixed: '64KiB' }, ranges: 1 },
+          attach: { pattern: 'all' },
+          operations: 0,
+          teardown: false,
+          access: false,
+        },
+      };
+      gc();
+      gc();
+      const holder: { sim: Simulator | null } = { sim: null };
+      runScenario(spec, {
+        validate: false,
+        afterOperation: (s) => {
+          holder.sim = s;
+        },
+      });
+      gc();
+      gc();
+      const withSim = process.memoryUsage().heapUsed;
+      const mappings = holder.sim?.mappings.size ?? 0;
+      const buffers = holder.sim?.dmabufs.size ?? 0;
+      holder.sim = null;
+      gc();
+      gc();
+      const without = process.memoryUsage().heapUsed;
+      const perMapping = (withSim - without) / mappings;
+      const extra = {
+        mappings,
+        buffers,
+        importers: base.importers.length,
+        retainedBytes: withSim - without,
+        target: 1024,
+        met: perMapping <= 1024,
+        note: 'whole simulator (dma-bufs, attachments, mappings, SG tables, IOVA nodes, page tables) / live mappings',
+      };
+      return [result('mapping.heap_bytes_per_live_mapping', 'B', perMapping, 1024, extra)];
+    },
+  },
+];
