@@ -37,7 +37,7 @@ describe('dmasim topo show', () => {
     assert.equal(r.code, 0, r.err);
     const tree = r.out.split('\n\n')[1]!;
     assert.equal(`${tree}\n`, readFileSync(join(wrx90, 'lspci.txt'), 'utf8'));
-    assert.match(r.out, /^stelline-puget-wrx90: 4 host bridges, 113 functions; CPU amd family 0x19; 1 NUMA node\n/);
+    assert.match(r.out, /^stelline-puget-wrx90: 4 host bridges, 113 functions; CPU amd family 0x19 \(assumed\); 1 NUMA node\n/);
     assert.match(
       r.out,
       /\[0000:00\] 00:00\.0 1022:14a4 rc_endpoint {2}Advanced Micro Devices, Inc\. \[AMD\] Device 14a4/,
@@ -60,7 +60,7 @@ describe('dmasim topo show', () => {
     const root = writeSysfsTree(mkdtempSync(join(tmp, 'sysfs-')));
     const r = dmasim('topo', 'show', root, '-q');
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /: 1 host bridge, 6 functions; CPU amd family 0x19 \(AMD EPYC 9124\); 1 NUMA node/);
+    assert.match(r.out, /: 1 host bridge, 6 functions; CPU amd family 0x19 AMD EPYC 9124; 1 NUMA node/);
     assert.match(r.out, /01\.1 ACS ReqRedir\+ CmpltRedir\+, iommu group 3; 00\.0 iommu group 4\]/);
     assert.match(r.out, /00\.1 VF of 02:00\.0\]/);
     const j = JSON.parse(dmasim('topo', 'matrix', root, '--json', '-q').out) as MatrixJson;

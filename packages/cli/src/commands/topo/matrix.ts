@@ -6,6 +6,7 @@
 import { type DeviceClass, type PairRow, pairMatrix } from '@dmasim/core';
 import { InvalidArgumentError } from 'commander';
 import type { Machine } from './machine.ts';
+import { cpuText } from './show.ts';
 
 /** The classes `--class` accepts. */
 export const SELECTABLE_CLASSES: readonly DeviceClass[] = [
@@ -117,7 +118,7 @@ export function matrixText(
   const at = new Map(rows.map((r) => [`${r.a} ${r.b}`, r]));
   const names = devices.map((d) => d.name);
   const cell = (a: MatrixDevice, b: MatrixDevice): PairRow => at.get(`${a.bdf} ${b.bdf}`)!;
-  let s = `${m.spec.id}: ${devices.length} devices of class ${classes.join(',')}; CPU ${m.spec.platform.cpu.vendor}${m.spec.platform.cpu.vendor === 'other' ? '' : ` family 0x${m.spec.platform.cpu.family.toString(16)}`}\n\n`;
+  let s = `${m.spec.id}: ${devices.length} devices of class ${classes.join(',')}; ${cpuText(m.spec)}\n\n`;
   if (devices.length === 0) return `${s}(no devices of these classes; try --class all)\n`;
   s += 'Path class (nvidia-smi topo -m legend):\n';
   s += `${table(

@@ -114,9 +114,8 @@ export function renderTree(spec: TopologySpec, opts: { annotate?: boolean } = {}
 
 /** The lines above the tree: the machine, its CPU, and each host bridge's first function. */
 export function renderHeader(spec: TopologySpec): string[] {
-  const c = spec.platform.cpu;
   const out = [
-    `${spec.id}: ${spec.hostBridges.length} host bridge${spec.hostBridges.length === 1 ? '' : 's'}, ${spec.functions.length} functions; CPU ${c.vendor}${c.vendor === 'other' ? '' : ` family 0x${c.family.toString(16)}`}${c.model ? ` (${c.model})` : ''}; ${spec.platform.numaNodes ?? 1} NUMA node${(spec.platform.numaNodes ?? 1) === 1 ? '' : 's'}`,
+    `${spec.id}: ${spec.hostBridges.length} host bridge${spec.hostBridges.length === 1 ? '' : 's'}, ${spec.functions.length} functions; ${cpuText(spec)}; ${spec.platform.numaNodes ?? 1} NUMA node${(spec.platform.numaNodes ?? 1) === 1 ? '' : 's'}`,
     'First function of each root bus (what the P2PDMA host-bridge whitelist reads):',
   ];
   spec.hostBridges.forEach((hb, i) => {
@@ -126,4 +125,12 @@ export function renderHeader(spec: TopologySpec): string[] {
     );
   });
   return out;
+}
+
+/** `CPU amd family 0x19 (assumed)`: the CPU, and whether it was read, set or assumed. */
+export function cpuText(spec: TopologySpec): string {
+  const c = spec.platform.cpu;
+  const a = spec.assumed?.find((x) => x.field === 'platform.cpu');
+  const how = !a ? '' : a.why.startsWith('set by') ? ' (set on the command line)' : ' (assumed)';
+  return `CPU ${c.vendor}${c.vendor === 'other' ? '' : ` family 0x${c.family.toString(16)}`}${c.model ? ` ${c.model}` : ''}${how}`;
 }

@@ -844,6 +844,9 @@ function bindLabels(
     const b = { label, bdf, how };
     bound.set(label, b);
     out.push(b);
+    // nvidia-smi's GPUn is a GPU and NICn a NIC, whatever the PCI data could tell.
+    if (/^GPU\d+$/.test(label)) f.deviceClass = 'gpu';
+    else if (/^NIC\d+$/.test(label) && f.deviceClass !== 'gpu') f.deviceClass = 'nic';
     if (f.label === undefined) f.label = label;
     else if (f.label !== label) warnings.push(`${bdf} is both ${f.label} and ${label}; it is shown as ${f.label}`);
   };

@@ -287,7 +287,12 @@ export function deviceClassFromName(name: string, vendor: number | undefined): D
   if (/\b(Audio|USB|SMBus|SATA|Switch|NVSwitch|Bridge|PCIe Root|PCI Express|Host|LPC|ISA)\b/i.test(name))
     return 'other';
   if (vendor === 0x15b3) return 'nic';
-  if (vendor === 0x10de) return 'gpu';
+  // NVIDIA also makes NVSwitches, bridges and USB/audio functions; a GPU name carries a model in brackets
+  // (`AD102GL [RTX 6000 Ada Generation]`) or a GPU family name. An unnamed `Device 2901` stays `other`
+  // until nvidia-smi names it a GPU.
+  if (vendor === 0x10de) {
+    return /\[[^\]]+\]|\b(Tesla|Quadro|GeForce|TITAN|Titan|RTX|GRID|[GATKPVHBLJ]\d{2,3}[A-Z]*)\b/.test(name) ? 'gpu' : 'other';
+  }
   if (vendor === 0x1002 && /\b(Radeon|Instinct|MI\d+|Navi|Vega|Aldebaran|Arcturus|FirePro)\b/i.test(name)) return 'gpu';
   return 'other';
 }
