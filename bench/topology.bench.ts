@@ -44,8 +44,10 @@ interface Timing<T> {
   median: number;
   /** Fastest wall-clock ms. */
   min: number;
-  /** Median process CPU ms (user + system, all threads): what the work costs when other processes share the cores. */
+  /** Median process CPU ms (user + system, all threads, parallel GC included). */
   cpu: number;
+  /** Median CPU ms of the main thread alone: the work done on one core, whatever else shares the machine. */
+  threadCpu: number;
   last: T;
 }
 
@@ -53,19 +55,30 @@ interface Timing<T> {
 function timeRuns<T>(runs: number, f: () => T, warmup = true): Timing<T> {
   const ms: number[] = [];
   const cpu: number[] = [];
+  const thread: number[] = [];
   let last: T | undefined = warmup ? f() : undefined;
   for (let i = 0; i < runs; i++) {
     const c0 = process.cpuUsage();
+    const h0 = process.threadCpuUsage();
     const t0 = performance.now();
     last = f();
     ms.push(performance.now() - t0);
+    const h = process.threadCpuUsage(h0);
     const c = process.cpuUsage(c0);
     cpu.push((c.user + c.system) / 1000);
+    thread.push((h.user + h.system) / 1000);
   }
   ms.sort((a, b) => a - b);
   cpu.sort((a, b) => a - b);
+  thread.sort((a, b) => a - b);
   const mid = Math.floor(ms.length / 2);
-  return { median: ms[mid] as number, min: ms[0] as number, cpu: cpu[mid] as number, last: last as T };
+  return {
+    median: ms[mid] as number,
+    min: ms[0] as number,
+    cpu: cpu[mid] as number,
+    threadCpu: thread[mid] as number,
+    last: last as T,
+  };
 }
 
 /** 256 devices spread over the machine: every 37th GPU or NIC function. */
@@ -126,6 +139,7 @@ export const benchmarks: Benchmark[] = [
           bytes: json.length,
           minMs: parseJson.min,
           cpuMs: parseJson.cpu,
+          threadCpuMs: parseJson.threadCpu,
           ...shape,
         }),
         result('topology.parse.10k-devices.yaml', 'ms', parseYaml.median, parseJson.median, {
@@ -136,13 +150,15 @@ export const benchmarks: Benchmark[] = [
           pairs: pairs.last.length,
           minMs: pairs.min,
           cpuMs: pairs.cpu,
+          threadCpuMs: pairs.threadCpu,
         }),
         result('p2p.parse+pairMatrix.10k-devices.256', 'ms', both.median, 1000, {
           pairs: both.last,
           minMs: both.min,
           cpuMs: both.cpu,
+          threadCpuMs: both.threadCpu,
           target: 'well under 1000 ms on one core (baseline = the 1 s target)',
-          met: both.median < 1000,
+          met: both.median < 1000 && both.threadCpu < 1000,
         }),
         result('p2p.calcMapTypeAndDist.verbose-8b', 'us/decision', (one.median * 1000) / n, null, {
           decisions: n,
