@@ -37,7 +37,10 @@ describe('dmasim topo show', () => {
     assert.equal(r.code, 0, r.err);
     const tree = r.out.split('\n\n')[1]!;
     assert.equal(`${tree}\n`, readFileSync(join(wrx90, 'lspci.txt'), 'utf8'));
-    assert.match(r.out, /^stelline-puget-wrx90: 4 host bridges, 113 functions; CPU amd family 0x19 \(assumed\); 1 NUMA node\n/);
+    assert.match(
+      r.out,
+      /^stelline-puget-wrx90: 4 host bridges, 113 functions; CPU amd family 0x19 \(assumed\); 1 NUMA node\n/,
+    );
     assert.match(
       r.out,
       /\[0000:00\] 00:00\.0 1022:14a4 rc_endpoint {2}Advanced Micro Devices, Inc\. \[AMD\] Device 14a4/,
@@ -181,11 +184,24 @@ describe('dmasim topo compare', () => {
     assert.equal(j.differ, 1);
   });
 
-  it('without an nvidia-smi matrix it is a usage error (exit 2)', () => {
-    const r = dmasim('topo', 'compare', join(realDir, 'hwloc-hp-sl390s-g7'), '-q');
-    assert.equal(r.code, 2);
-    assert.match(r.err, /no nvidia-smi topo -m matrix among the inputs; give --nvidia-smi TOPO\.txt/);
+  it("without an nvidia-smi matrix it shows dmasim's classes, says nothing was compared, and exits 0", () => {
+    const r = dmasim('topo', 'compare', join(realDir, 'hwloc-ibm-power8-minsky'));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /no nvidia-smi topo -m matrix among the inputs; nothing compared/);
+    assert.match(r.out, /GPU0-GPU1 {2}- {11}NODE {4}NOT_SUPPORTED 4 {5}not compared/);
+    assert.match(r.out, /\n6 pairs: 0 agree, 0 differ, 6 not compared\nnothing to compare with/);
+    const notTopo = dmasim('topo', 'compare', wrx90, '--nvidia-smi', join(wrx90, 'nvidia-smi.txt'), '-q');
+    assert.equal(notTopo.code, 3);
+    assert.match(notTopo.err, /nvidia-smi\.txt is not an nvidia-smi topo -m matrix/);
   });
+
+  for (const m of machines) {
+    it(`${m}: compare runs`, () => {
+      const r = dmasim('topo', 'compare', join(realDir, m), '-q');
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, / 0 differ, /);
+    });
+  }
 });
 
 describe('dmasim topo export', () => {

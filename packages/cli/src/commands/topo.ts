@@ -4,9 +4,16 @@ import { type DeviceClass, formatTopology } from '@dmasim/core';
 import { type Command, Option } from 'commander';
 import { ExitCode } from '../exit.ts';
 import type { CliCommand } from './registry.ts';
-import { type Comparison, compareWith, comparisonText } from './topo/compare.ts';
+import { type Comparison, compareWith, comparisonText, withoutNvidiaSmi } from './topo/compare.ts';
 import { assumedText, loadMachine, type MachineOpts, printWarnings, withMachineOptions } from './topo/machine.ts';
-import { computePairs, matrixJson, matrixText, parseClasses, selectDevices } from './topo/matrix.ts';
+import {
+  computePairs,
+  matrixJson,
+  matrixText,
+  parseClasses,
+  SELECTABLE_CLASSES,
+  selectDevices,
+} from './topo/matrix.ts';
 import { renderHeader, renderTree } from './topo/show.ts';
 
 const FILES_HELP =
@@ -47,13 +54,22 @@ function compareAction(files: string[], o: MachineOpts & { nvidiaSmi?: string; j
   const m = loadMachine(paths, o);
   printWarnings(m, o);
   const topos = o.nvidiaSmi ? m.nvidiaSmi.filter((t) => resolve(t.file) === resolve(o.nvidiaSmi!)) : m.nvidiaSmi;
+  if (o.nvidiaSmi && topos.length === 0) {
+    process.stderr.write(`dmasim: ${o.nvidiaSmi} is not an nvidia-smi topo -m matrix\n`);
+    process.exitCode = ExitCode.INPUT;
+    return;
+  }
   if (topos.length === 0) {
-    process.stderr.write(
-      o.nvidiaSmi
-        ? `dmasim: ${o.nvidiaSmi} is not an nvidia-smi topo -m matrix\n`
-        : 'dmasim: no nvidia-smi topo -m matrix among the inputs; give --nvidia-smi TOPO.txt\n',
-    );
-    process.exitCode = o.nvidiaSmi ? ExitCode.INPUT : ExitCode.USAGE;
+    // Nothing to compare with: show dmasim's own classes of the labelled devices (GPUs and NICs if none is
+    // labelled), say so, and do not call it a failure.
+    const labelled = selectDevices(m, SELECTABLE_CLASSES).filter((d) => d.label);
+    const devices = labelled.length > 0 ? labelled : selectDevices(m, ['gpu', 'nic']);
+    if (!o.quiet)
+      process.stderr.write('dmasim: warning: no nvidia-smi topo -m matrix among the inputs; nothing compared\n');
+    const c = withoutNvidiaSmi(m, devices);
+    if (o.json) process.stdout.write(`${JSON.stringify(c, null, 2)}\n`);
+    else process.stdout.write(`${comparisonText(m, c)}\n${assumedText(m.assumed)}`);
+    process.exitCode = ExitCode.OK;
     return;
   }
   const results: Comparison[] = topos.map((t) => compareWith(m, t));
@@ -116,7 +132,10 @@ export const topoCommand: CliCommand = {
     withMachineOptions(
       topo
         .command('compare')
-        .description("dmasim's path class against nvidia-smi topo -m for every labelled pair; exit 1 when any differs")
+        .description(
+          "dmasim's path class against nvidia-smi topo -m for every labelled pair; exit 1 when any differs. Without a " +
+            "matrix among the inputs, dmasim's classes of the labelled devices (or GPUs and NICs) are shown, not compared",
+        )
         .argument('<FILE...>', FILES_HELP)
         .option(
           '--nvidia-smi <TOPO.txt>',

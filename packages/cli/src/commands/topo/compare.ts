@@ -157,7 +157,10 @@ export function compareWith(m: Machine, topo: NvidiaSmiTopo): Comparison {
 
 /** The text report of one comparison. */
 export function comparisonText(m: Machine, c: Comparison): string {
-  let s = `${c.file} vs dmasim (${m.spec.id}): path class of every labelled pair\n`;
+  let s =
+    c.pairs.length > 0 && c.pairs.every((p) => p.nvidiaSmi === '-')
+      ? `${m.spec.id}: no nvidia-smi topo -m among the inputs; dmasim's path classes only\n`
+      : `${c.file} vs dmasim (${m.spec.id}): path class of every labelled pair\n`;
   const used = new Set(c.pairs.flatMap((p) => [p.a, p.b]));
   for (const l of m.labels) if (used.has(l.label)) s += `  ${l.label.padEnd(6)} ${l.bdf}  (${l.how})\n`;
   s += '\n';
@@ -181,5 +184,37 @@ export function comparisonText(m: Machine, c: Comparison): string {
     for (const e of p.explanation) s += `      ${e}\n`;
   });
   s += `\n${c.pairs.length} pairs: ${c.agree} agree, ${c.differ} differ, ${c.notCompared} not compared\n`;
+  if (c.pairs.length > 0 && c.pairs.every((p) => p.nvidiaSmi === '-')) {
+    s += 'nothing to compare with: give the nvidia-smi topo -m output of this machine (--nvidia-smi TOPO.txt)\n';
+  }
   return s;
+}
+
+/**
+ * dmasim's classes alone, for inputs without an nvidia-smi matrix: every pair of the labelled devices (GPUs
+ * and NICs when none is labelled), all "not compared".
+ */
+export function withoutNvidiaSmi(m: Machine, devices: readonly { bdf: string; name: string }[]): Comparison {
+  const pairs: ComparedPair[] = [];
+  for (let i = 0; i < devices.length; i++) {
+    for (let j = i + 1; j < devices.length; j++) {
+      const a = devices[i]!;
+      const b = devices[j]!;
+      const info = pathClassOf(m.topology, a.bdf, b.bdf);
+      const row = pairMatrix(m.topology, [a.bdf, b.bdf], { ordered: false })[0]!;
+      pairs.push({
+        a: a.name,
+        b: b.name,
+        aBdf: a.bdf,
+        bBdf: b.bdf,
+        nvidiaSmi: '-',
+        dmasim: info.pathClass,
+        mapType: row.mapType,
+        distance: row.distance,
+        status: 'not-compared',
+        explanation: [],
+      });
+    }
+  }
+  return { file: '(no nvidia-smi topo -m among the inputs)', pairs, agree: 0, differ: 0, notCompared: pairs.length };
 }
