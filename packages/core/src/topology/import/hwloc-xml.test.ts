@@ -57,6 +57,7 @@ test('IBM POWER8 Minsky: one PCI domain per GPU, a non-x86 CPU, NVML names', () 
   assert.equal(fn(p, '000a:00:00.0').vendor, 0x1014);
   assert.equal(fn(p, '000a:01:00.0').parent, '000a:00:00.0');
   assert.deepEqual(fn(p, '0002:01:00.0').osNames, ['cuda0', 'opencl0d0', 'nvml0']);
+  assert.equal(fn(p, '0002:01:00.0').name, 'NVIDIA Corporation Tesla P100-SXM2-16GB', 'named by its CUDA OS device');
   assert.equal(p.cpu?.cpu.vendor, 'other');
   assert.equal(p.cpu?.familyAssumed, undefined);
 });

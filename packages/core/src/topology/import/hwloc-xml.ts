@@ -254,6 +254,12 @@ export function parseHwlocXml(text: string, file: string): ImportFragment {
         }
         case 'OSDev': {
           if (ctx.pci && a.name) ctx.pci.osNames = [...(ctx.pci.osNames ?? []), a.name];
+          // A GPU whose PCIDev carries no vendor/device names (hwloc without pci.ids) is named by its OS device.
+          if (ctx.pci && ctx.pci.name === undefined) {
+            const i = infos(n, 'object');
+            const model = i.get('GPUModel');
+            if (model) ctx.pci.name = [i.get('GPUVendor'), model].filter(Boolean).join(' ');
+          }
           walk(kids, ctx, depth + 1);
           break;
         }

@@ -291,7 +291,9 @@ export function deviceClassFromName(name: string, vendor: number | undefined): D
   // (`AD102GL [RTX 6000 Ada Generation]`) or a GPU family name. An unnamed `Device 2901` stays `other`
   // until nvidia-smi names it a GPU.
   if (vendor === 0x10de) {
-    return /\[[^\]]+\]|\b(Tesla|Quadro|GeForce|TITAN|Titan|RTX|GRID|[GATKPVHBLJ]\d{2,3}[A-Z]*)\b/.test(name) ? 'gpu' : 'other';
+    return /\[[^\]]+\]|\b(Tesla|Quadro|GeForce|TITAN|Titan|RTX|GRID|[GATKPVHBLJ]\d{2,3}[A-Z]*)\b/.test(name)
+      ? 'gpu'
+      : 'other';
   }
   if (vendor === 0x1002 && /\b(Radeon|Instinct|MI\d+|Navi|Vega|Aldebaran|Arcturus|FirePro)\b/i.test(name)) return 'gpu';
   return 'other';
