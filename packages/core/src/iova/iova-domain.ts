@@ -510,8 +510,8 @@ export class IovaDomain {
    * The same pass, answered through the augmented tree (docs/IOVA.md, "Why the indexed search is the
    * kernel's walk"). Nodes from `s0` down fall in two runs: those with `pfn_lo >= limit` (the walk passes
    * them with `high = limit`; only the last can fit, against the first node below the limit), then nodes
-   * with `pfn_lo < limit`, where node k fits iff `align_down(k.pfn_lo - size) > pred(k).pfn_hi`, which
-   * requires `gap(k) >= size`, and the walk fails at the first node with `pfn_lo < align_up(low) + size`.
+   * with `pfn_lo < limit`, where node k fits iff `align_down(k.pfn_lo - size) > pred(k).pfn_hi` (found by
+   * {@link IovaTree.prevFit}), and the walk fails at the first node with `pfn_lo < align_up(low) + size`.
    */
   private walkIndexed(s0: number, limit: number, low: number, size: number, align: number): number {
     const t = this.tree;
@@ -538,23 +538,16 @@ export class IovaDomain {
       info.nodesVisited += t.rank(s0) - t.rank(y) + 1;
       return -1;
     }
-    let z = t.prevWithGap(y, size, true);
-    for (;;) {
-      if (z === NIL || F[z]! < failBelow) {
-        const f = t.highestLoBelow(failBelow);
-        info.nodesVisited += t.rank(s0) - t.rank(f) + 1;
-        return -1;
-      }
-      const pz = t.prev(z);
-      const candidate = alignDown(F[z]! - size, align);
-      if (pz === NIL || candidate > F[pz + 1]!) {
-        info.nodesVisited += t.rank(s0) - t.rank(z) + 1;
-        this.above = z;
-        this.below = pz;
-        return candidate;
-      }
-      z = t.prevWithGap(z, size, false);
+    const z = t.prevFit(y, size, align, true, failBelow);
+    if (z === NIL) {
+      const f = t.highestLoBelow(failBelow);
+      info.nodesVisited += t.rank(s0) - t.rank(f) + 1;
+      return -1;
     }
+    info.nodesVisited += t.rank(s0) - t.rank(z) + 1;
+    this.above = z;
+    this.below = t.prev(z);
+    return alignDown(F[z]! - size, align);
   }
 
   /** `remove_iova`: cached-node updates (`__cached_rbnode_delete_update`), then erase. */

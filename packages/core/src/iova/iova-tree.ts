@@ -2,23 +2,31 @@
  * The IOVA domain's node tree: the kernel's red-black tree (`lib/rbtree.c`, as used by
  * `drivers/iommu/iova.c`), with the same insert and erase algorithms, so that after the same sequence of
  * operations it has exactly the kernel's shape (which `iova_find_limit` depends on). It is augmented, as
- * `rbtree_augmented.h` allows, with two values per subtree that the kernel does not keep:
+ * `rbtree_augmented.h` allows, with values the kernel does not keep:
  *
- * - `cnt`: the number of nodes (order statistics: {@link IovaTree.rank} in O(log n)), used to count the
- *   nodes the kernel's linear first-fit walk would visit without walking them;
- * - `mgap`: the largest `gap` in the subtree, where `gap` of a node is the number of free pfns directly
- *   below it (`lo - predecessor.hi - 1`; `lo` for the lowest node, whose predecessor is taken to end at
- *   pfn -1), used to find the first fit in O(log n) ({@link IovaTree.prevWithGap}).
+ * - `cnt`, exact: the number of nodes in the subtree (order statistics: {@link IovaTree.rank} in
+ *   O(log n)), used to count the nodes the kernel's linear first-fit walk would visit without walking them;
+ * - fit bounds, upper bounds: for each alignment class k = 0..{@link FIT_CLASSES} - 1 (alignment 2^k), a
+ *   number at least as large as the largest block of that alignment that fits in the free pfns directly
+ *   below any node of the subtree, placed as the kernel places it (at the top of the gap). Class 0 is the
+ *   gap itself (`mgap`, a float); classes 1..6 are bytes saturated at {@link FIT_CAP} pages. They are
+ *   raised at once when a gap grows and left high when one shrinks; a search that finds a bound too high
+ *   lowers it on its way back ({@link IovaTree.prevFit}), so the first fit is found in amortised O(log n)
+ *   even when most gaps are too small or misaligned.
  *
- * Augmentation changes no pointer and no colour, so the shape stays the kernel's.
+ * `gap` of a node is the number of free pfns directly below it (`lo - predecessor.hi - 1`; `lo` for the
+ * lowest node, whose predecessor is taken to end at pfn -1). Augmentation changes no pointer and no
+ * colour, so the shape stays the kernel's.
  *
- * Storage: a node is an offset `n` (4, 8, 12, ...; 0 is the null node) into two typed arrays, so that a
+ * Storage: a node is an offset `n` (4, 8, 12, ...; 0 is the null node) into typed arrays, so that a
  * node's fields share cache lines: `F[n] = lo`, `F[n + 1] = hi`, `F[n + 2] = gap`, `F[n + 3] = mgap`
- * (Float64Array) and `I[n] = left`, `I[n + 1] = right`, `I[n + 2] = parent`, `I[n + 3] = cnt`
- * (Int32Array), and `B[n]` = 1 for black (Uint8Array). pfns are JavaScript numbers; the domain guarantees
- * every pfn stored is below 2^53 (the anchor is stored as {@link ANCHOR_PFN}). Erased nodes are reused.
+ * (Float64Array), `I[n] = left`, `I[n + 1] = right`, `I[n + 2] = parent`, `I[n + 3] = cnt` (Int32Array),
+ * `B[n]` = 1 for black (Uint8Array), `M[2n + k]` = bound of class k (Uint8Array). pfns are JavaScript
+ * numbers; the domain guarantees every pfn stored is below 2^53 (the anchor is stored as
+ * {@link ANCHOR_PFN}). Erased nodes are reused.
  */
 import { DmasimError, ErrorCode } from '../errors.ts';
+import { alignDown } from './iova-math.ts';
 
 /** The null node id. */
 export const NIL = 0;
@@ -46,6 +54,25 @@ function gapOf(lo: number, predHi: number): number {
 /** Stride of a node in the arrays. */
 const S = 4;
 
+/** Alignment classes with their own fit bound: alignments 1, 2, 4, ..., 64 pages. */
+export const FIT_CLASSES = 7;
+/** Byte fit bounds saturate here; classes 1..6 only serve requests of at most 64 pages. */
+export const FIT_CAP = 64;
+
+/**
+ * Largest block of alignment `2^k` (k >= 1) that fits, placed at the top, in the gap of `g` pfns below a
+ * node starting at `lo`, saturated at {@link FIT_CAP}: `lo - align_up(lo - g, 2^k)`, or 0.
+ */
+function ownFit(lo: number, g: number, k: number): number {
+  const p = 2 ** k;
+  if (g >= FIT_CAP + p) return FIT_CAP;
+  if (g <= 0) return 0;
+  const a = lo - g;
+  const r = a % p;
+  const c = lo - (r === 0 ? a : a + p - r);
+  return c <= 0 ? 0 : Math.min(c, FIT_CAP);
+}
+
 /** The kernel rbtree of IOVA nodes, augmented with subtree size and largest gap. */
 export class IovaTree {
   /** Per node: lo, hi, gap, mgap. */
@@ -54,6 +81,8 @@ export class IovaTree {
   I: Int32Array;
   /** Per node (at its offset): 1 black, 0 red. */
   B: Uint8Array;
+  /** Per node, at `2n + k`: fit bound of alignment class k (1..6). */
+  M: Uint8Array;
   /** Root node (NIL when empty). */
   root = NIL;
   /** Number of nodes. */
@@ -67,13 +96,14 @@ export class IovaTree {
     this.F = new Float64Array(this.capacity * S);
     this.I = new Int32Array(this.capacity * S);
     this.B = new Uint8Array(this.capacity * S);
+    this.M = new Uint8Array(this.capacity * S * 2);
     this.B[NIL] = BLACK;
     this.F[NIL + 3] = Number.NEGATIVE_INFINITY;
   }
 
   /** Bytes held by the node arrays (their capacity, not only the live nodes). */
   get bytes(): number {
-    return this.capacity * S * (8 + 4 + 1);
+    return this.capacity * S * (8 + 4 + 1 + 2);
   }
 
   /** pfn_lo of node `n`. */
@@ -94,9 +124,12 @@ export class IovaTree {
     I.set(this.I);
     const B = new Uint8Array(cap * S);
     B.set(this.B);
+    const M = new Uint8Array(cap * S * 2);
+    M.set(this.M);
     this.F = F;
     this.I = I;
     this.B = B;
+    this.M = M;
     this.capacity = cap;
   }
 
@@ -221,20 +254,28 @@ export class IovaTree {
   }
 
   /**
-   * The highest node at or below `n` (strictly below when `inclusive` is false) whose `gap` is at least
-   * `size`, or NIL. O(log n) through `mgap`.
+   * The highest node at or below `n` (strictly below when `inclusive` is false), and with `lo >= minLo`,
+   * below which a block of `size` pages aligned to `align` (a power of two) fits when placed as the kernel
+   * places it: `align_down(lo - size, align) > predecessor.hi`. Returns NIL if there is none. Subtrees are
+   * skipped through the fit bounds; bounds found too high are lowered.
    */
-  prevWithGap(n: number, size: number, inclusive: boolean): number {
+  prevFit(n: number, size: number, align: number, inclusive: boolean, minLo: number): number {
     const F = this.F;
     const I = this.I;
-
-    if (inclusive && F[n + 2]! >= size) return n;
-    if (F[I[n]! + 3]! >= size) return this.maxWithGap(I[n]!, size);
+    const k = align <= 1 ? 0 : Math.log2(align);
+    // Classes above 6, and sizes above the byte cap, filter by the gap alone (exact check per node).
+    const cls = k < FIT_CLASSES && size <= FIT_CAP ? k : 0;
+    if (F[n]! < minLo) return NIL;
+    if (inclusive && this.fits(n, size, align)) return n;
+    let r = this.descend(I[n]!, size, align, cls, minLo);
+    if (r !== NIL) return r;
     let p = I[n + 2]!;
     while (p !== NIL) {
       if (n === I[p + 1]) {
-        if (F[p + 2]! >= size) return p;
-        if (F[I[p]! + 3]! >= size) return this.maxWithGap(I[p]!, size);
+        if (F[p]! < minLo) return NIL;
+        if (this.fits(p, size, align)) return p;
+        r = this.descend(I[p]!, size, align, cls, minLo);
+        if (r !== NIL) return r;
       }
       n = p;
       p = I[n + 2]!;
@@ -242,16 +283,44 @@ export class IovaTree {
     return NIL;
   }
 
-  /** The highest node in the subtree `t` with `gap >= size`; `F[t + 3] >= size` must hold. */
-  private maxWithGap(t: number, size: number): number {
+  /** Whether the block fits directly below node `n` (exact). */
+  private fits(n: number, size: number, align: number): boolean {
+    const F = this.F;
+    const g = F[n + 2]!;
+    if (g < size) return false;
+    if (align <= 1) return true;
+    const lo = F[n]!;
+    return alignDown(lo - size, align) >= lo - g;
+  }
+
+  /** The highest fitting node in subtree `t` with `lo >= minLo`, or NIL (then `t`'s bound is lowered). */
+  private descend(t: number, size: number, align: number, cls: number, minLo: number): number {
+    if (t === NIL) return NIL;
     const F = this.F;
     const I = this.I;
-    for (;;) {
-      const r = I[t + 1]!;
-      if (F[r + 3]! >= size) t = r;
-      else if (F[t + 2]! >= size) return t;
-      else t = I[t]!;
+    const M = this.M;
+    if ((cls === 0 ? F[t + 3]! : M[2 * t + cls]!) < size) return NIL;
+    let r = this.descend(I[t + 1]!, size, align, cls, minLo);
+    if (r !== NIL) return r;
+    if (F[t]! < minLo) return NIL;
+    if (this.fits(t, size, align)) return t;
+    r = this.descend(I[t]!, size, align, cls, minLo);
+    if (r !== NIL) return r;
+    // Nothing in t fits: its bound for this class is at most what its node and children now say.
+    const l = I[t]!;
+    const rr = I[t + 1]!;
+    if (cls === 0) {
+      let m = F[t + 2]!;
+      if (F[l + 3]! > m) m = F[l + 3]!;
+      if (F[rr + 3]! > m) m = F[rr + 3]!;
+      F[t + 3] = m;
+    } else {
+      let m = ownFit(F[t]!, F[t + 2]!, cls);
+      if (M[2 * l + cls]! > m) m = M[2 * l + cls]!;
+      if (M[2 * rr + cls]! > m) m = M[2 * rr + cls]!;
+      M[2 * t + cls] = m;
     }
+    return NIL;
   }
 
   /**
@@ -284,15 +353,26 @@ export class IovaTree {
 
   // ---- augmentation callbacks ----
 
+  /** Exact `cnt` and the bounds from the node's own gap and its children's bounds. */
   private recompute(n: number): void {
     const F = this.F;
-    const L = this.I[n]!;
-    const R = this.I[n + 1]!;
-    this.I[n + 3] = 1 + this.I[L + 3]! + this.I[R + 3]!;
-    let m = this.F[n + 2]!;
-    if (F[L + 3]! > m) m = F[L + 3]!;
-    if (F[R + 3]! > m) m = F[R + 3]!;
+    const I = this.I;
+    const M = this.M;
+    const l = I[n]!;
+    const r = I[n + 1]!;
+    I[n + 3] = 1 + I[l + 3]! + I[r + 3]!;
+    let m = F[n + 2]!;
+    if (F[l + 3]! > m) m = F[l + 3]!;
+    if (F[r + 3]! > m) m = F[r + 3]!;
     F[n + 3] = m;
+    const lo = F[n]!;
+    const g = F[n + 2]!;
+    for (let k = 1; k < FIT_CLASSES; k++) {
+      let b = ownFit(lo, g, k);
+      if (M[2 * l + k]! > b) b = M[2 * l + k]!;
+      if (M[2 * r + k]! > b) b = M[2 * r + k]!;
+      M[2 * n + k] = b;
+    }
   }
 
   private propagate(n: number, stop: number): void {
@@ -303,48 +383,81 @@ export class IovaTree {
     }
   }
 
-  private augCopy(old: number, nw: number): void {
+  private copyBounds(old: number, nw: number): void {
     this.I[nw + 3] = this.I[old + 3]!;
     this.F[nw + 3] = this.F[old + 3]!;
+    const M = this.M;
+    for (let k = 1; k < FIT_CLASSES; k++) M[2 * nw + k] = M[2 * old + k]!;
+  }
+
+  private augCopy(old: number, nw: number): void {
+    this.copyBounds(old, nw);
   }
 
   private augRotate(old: number, nw: number): void {
-    this.I[nw + 3] = this.I[old + 3]!;
-    this.F[nw + 3] = this.F[old + 3]!;
+    this.copyBounds(old, nw);
     this.recompute(old);
   }
 
+  /** Adds `d` to `cnt` of `from` and every ancestor (a node was linked below, or unlinked). */
+  private bumpCount(from: number, d: number): void {
+    const I = this.I;
+    while (from !== NIL) {
+      I[from + 3] = I[from + 3]! + d;
+      from = I[from + 2]!;
+    }
+  }
+
   /**
-   * One pass from `from` up to the root after a change at or below `from` (and at `reach`, a node on that
-   * path, or NIL): adds `d` to every `cnt` (a node was linked below, or unlinked), and recomputes `mgap`
-   * until, at or above `reach`, a node's `mgap` comes out unchanged (as the kernel's augmented
-   * `propagate` stops), after which only the counts change.
+   * Makes the bounds of `from` and its ancestors cover the own fits of node `x` (whose gap grew, or which
+   * is new). Bounds never decrease going up, so the pass stops at the first node that already covers them.
    */
-  private fixUp(from: number, reach: number, d: number): void {
+  private raise(from: number, x: number): void {
     const F = this.F;
     const I = this.I;
-    let reached = reach === NIL;
+    const M = this.M;
+    const g = F[x + 2]!;
+    const lo = F[x]!;
+    const f1 = ownFit(lo, g, 1);
+    const f2 = ownFit(lo, g, 2);
+    const f3 = ownFit(lo, g, 3);
+    const f4 = ownFit(lo, g, 4);
+    const f5 = ownFit(lo, g, 5);
+    const f6 = ownFit(lo, g, 6);
     let p = from;
     while (p !== NIL) {
-      I[p + 3] = I[p + 3]! + d;
-      const old = F[p + 3]!;
-      const l = I[p]!;
-      const r = I[p + 1]!;
-      let m = F[p + 2]!;
-      const ml = F[l + 3]!;
-      const mr = F[r + 3]!;
-      if (ml > m) m = ml;
-      if (mr > m) m = mr;
-      F[p + 3] = m;
-      if (p === reach) reached = true;
-      p = I[p + 2]!;
-      if (reached && m === old) break;
-    }
-    if (d !== 0) {
-      while (p !== NIL) {
-        I[p + 3] = I[p + 3]! + d;
-        p = I[p + 2]!;
+      const b = 2 * p;
+      let changed = false;
+      if (F[p + 3]! < g) {
+        F[p + 3] = g;
+        changed = true;
       }
+      if (M[b + 1]! < f1) {
+        M[b + 1] = f1;
+        changed = true;
+      }
+      if (M[b + 2]! < f2) {
+        M[b + 2] = f2;
+        changed = true;
+      }
+      if (M[b + 3]! < f3) {
+        M[b + 3] = f3;
+        changed = true;
+      }
+      if (M[b + 4]! < f4) {
+        M[b + 4] = f4;
+        changed = true;
+      }
+      if (M[b + 5]! < f5) {
+        M[b + 5] = f5;
+        changed = true;
+      }
+      if (M[b + 6]! < f6) {
+        M[b + 6] = f6;
+        changed = true;
+      }
+      if (!changed && p !== x) break;
+      p = I[p + 2]!;
     }
   }
 
@@ -404,10 +517,12 @@ export class IovaTree {
     const g = gapOf(lo, pred === NIL ? -1 : this.F[pred + 1]!);
     this.F[n + 2] = g;
     this.I[n + 3] = 1;
-    this.F[n + 3] = g;
-    // succ is an ancestor of the new leaf (its parent, or an ancestor of pred): one pass up fixes both.
+    this.F[n + 3] = Number.NEGATIVE_INFINITY;
+    for (let k = 1; k < FIT_CLASSES; k++) this.M[2 * n + k] = 0;
+    // succ's gap shrinks (its old bounds stay valid upper bounds); the new node's fits must be covered.
     if (succ !== NIL) this.F[succ + 2] = gapOf(this.F[succ]!, hi);
-    this.fixUp(p, succ, 1);
+    this.bumpCount(p, 1);
+    this.raise(n, n);
     this.insertColor(n);
     return n;
   }
@@ -526,16 +641,15 @@ export class IovaTree {
   erase(n: number, pred = -1, succ = -1): void {
     if (pred < 0) pred = this.prev(n);
     if (succ < 0) succ = this.next(n);
+    // succ's gap grows: set it first and cover it in succ's own bounds (rotations recompute from them);
+    // after the erase, wherever succ ends up, its ancestors are raised.
     if (succ !== NIL) {
-      // succ's new gap, set before the erase: every aggregate the erase recomputes sees it. succ is an
-      // ancestor of n, or n's right child (a red leaf that takes n's place), or the leftmost node of n's
-      // right subtree (which takes n's place): the erase's own pass up from n's place covers the first and
-      // the last; a leaf's aggregate is its gap.
       this.F[succ + 2] = gapOf(this.F[succ]!, pred === NIL ? -1 : this.F[pred + 1]!);
-      if (this.I[succ] === NIL && this.I[succ + 1] === NIL) this.F[succ + 3] = this.F[succ + 2]!;
+      this.raise(succ, succ);
     }
-    const rebalance = this.eraseAugmented(n, succ);
+    const rebalance = this.eraseAugmented(n);
     if (rebalance !== NIL) this.eraseColor(rebalance);
+    if (succ !== NIL) this.raise(succ, succ);
     this.count--;
     this.I[n + 1] = this.freeIds;
     this.freeIds = n;
@@ -543,29 +657,25 @@ export class IovaTree {
 
   /** Lowers `lo` of node `n` (reserve_iova stretching a node down); the caller keeps the order valid. */
   setLo(n: number, lo: number): void {
+    // The gap shrinks: the bounds stay valid upper bounds.
     const pred = this.prev(n);
     this.F[n] = lo;
     this.F[n + 2] = gapOf(lo, pred === NIL ? -1 : this.F[pred + 1]!);
-    this.fixUp(n, n, 0);
   }
 
   /**
-   * `__rb_erase_augmented`. `succ` is the node's successor, whose gap the caller has already updated: it
-   * is an ancestor of `node` (cases without a right subtree), or its right child that takes its place (a
-   * red leaf), or the leftmost node of its right subtree that takes its place; the final pass up must not
-   * stop before it.
+   * `__rb_erase_augmented`; counts are decreased from the place where the tree lost a node up to the
+   * root, bounds are left as upper bounds (the caller raises the successor's).
    */
-  private eraseAugmented(node: number, succ: number): number {
+  private eraseAugmented(node: number): number {
     const I = this.I;
     const B = this.B;
     const child = I[node + 1]!;
     let tmp = I[node]!;
     let rebalance: number;
-    let reach: number;
     if (tmp === NIL) {
       const pcParent = I[node + 2]!;
       const pcBlack = B[node]!;
-      reach = child === NIL ? succ : NIL;
       this.changeChild(node, child, pcParent);
       if (child !== NIL) {
         I[child + 2] = pcParent;
@@ -575,7 +685,6 @@ export class IovaTree {
       tmp = pcParent;
     } else if (child === NIL) {
       const pcParent = I[node + 2]!;
-      reach = succ;
       I[tmp + 2] = pcParent;
       B[tmp] = B[node]!;
       this.changeChild(node, tmp, pcParent);
@@ -619,9 +728,8 @@ export class IovaTree {
       I[successor + 2] = pcParent;
       B[successor] = pcBlack;
       tmp = successor;
-      reach = successor;
     }
-    this.fixUp(tmp, reach, -1);
+    this.bumpCount(tmp, -1);
     return rebalance;
   }
 
