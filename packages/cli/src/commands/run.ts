@@ -51,8 +51,11 @@ function relative(base: string, p: string): string {
   return isAbsolute(p) ? p : join(dirname(base), p);
 }
 
-/** The events of a recorded run: a binary event log or an NDJSON file. */
-export function readRecordedEvents(path: string): SimEvent[] {
+/**
+ * The events of one recorded run: a binary event log or an NDJSON file. A file holding several scenarios
+ * needs `scenarioId`; of a scenario's attempts, the first in the file is taken.
+ */
+export function readRecordedEvents(path: string, scenarioId?: string): SimEvent[] {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(path);
@@ -62,15 +65,31 @@ export function readRecordedEvents(path: string): SimEvent[] {
       `${path}: cannot read the recorded events (${(e as Error).message})`,
     );
   }
-  if (bytes[0] === 0x7b) return parseEventsNdjson(new TextDecoder().decode(bytes), path);
-  return decodeEventLog(bytes, path).events;
+  const all =
+    bytes[0] === 0x7b ? parseEventsNdjson(new TextDecoder().decode(bytes), path) : decodeEventLog(bytes, path).events;
+  const ids = [...new Set(all.map((e) => e.scenarioId))];
+  const id = scenarioId ?? (ids.length === 1 ? ids[0] : undefined);
+  if (id === undefined || !ids.includes(id)) {
+    throw new DmasimError(
+      ErrorCode.SCENARIO_INVALID,
+      `${path}: ${scenarioId === undefined ? `holds ${ids.length} scenarios` : `has no scenario ${scenarioId}`}; set workload.trace.scenarioId to one of ${ids.join(', ')}`,
+    );
+  }
+  // A new attempt of the scenario starts again at seq 0.
+  const out: SimEvent[] = [];
+  for (const e of all) {
+    if (e.scenarioId !== id) continue;
+    if (e.seq === 0 && out.length > 0) break;
+    out.push(e);
+  }
+  return out;
 }
 
 /** Reads a scenario file and resolves its file references (topology, trace) relative to it. */
 export function loadScenario(file: string): ScenarioSpec {
   const spec = parseScenarioFile(readText(file, 'scenario file'), file);
   const withTopology = resolveScenarioTopology(spec, (t) => fileReaders.topology(relative(file, t)) as TopologySpec);
-  return resolveScenarioTrace(withTopology, (t) => traceOpsFromEvents(readRecordedEvents(relative(file, t))));
+  return resolveScenarioTrace(withTopology, (t, id) => traceOpsFromEvents(readRecordedEvents(relative(file, t), id)));
 }
 
 function bytes(n: number): string {
@@ -108,8 +127,13 @@ export function summaryText(s: ScenarioSummary): string {
   l.push(`sg entries ${hist.length > 0 ? hist.join(', ') : 'no mappings'}  (entries per mapping: mappings)`);
   l.push('domains');
   for (const d of s.domains) {
+    const head = `  ${String(d.domainId).padEnd(4)} ${d.type.padEnd(8)} ${d.devices.join(' ')}:`;
+    if (d.type !== 'dma' && d.type !== 'dma_fq') {
+      l.push(`${head} dma-direct, no IOVA`);
+      continue;
+    }
     l.push(
-      `  ${String(d.domainId).padEnd(4)} ${d.type.padEnd(8)} ${d.devices.join(' ')}: used ${bytes(d.usedBytes)}, peak ${bytes(d.peakBytes)}, reserved ${bytes(d.reservedBytes)}, free below 4 GiB ${bytes(d.free32Bytes)} (largest hole ${bytes(d.largestFree32Bytes)}, fragmentation ${d.fragmentation32.toFixed(2)}), headroom ${bytes(d.headroomBytes)}, allocation failures ${d.allocFailures}, unaccounted ${bytes(d.leakedBytes)}`,
+      `${head} used ${bytes(d.usedBytes)}, peak ${bytes(d.peakBytes)}, reserved ${bytes(d.reservedBytes)}, free below 4 GiB ${bytes(d.free32Bytes)} (largest hole ${bytes(d.largestFree32Bytes)}, fragmentation ${d.fragmentation32.toFixed(2)}), headroom ${bytes(d.headroomBytes)}, allocation failures ${d.allocFailures}, unaccounted ${bytes(d.leakedBytes)}`,
     );
   }
   l.push(`failures   ${counts(s.failures)}`);

@@ -6,7 +6,6 @@
 import { DmasimError, ErrorCode } from '../errors.ts';
 
 const TWO_32 = 0x100000000;
-const MAX_SAFE_BIG = 0x1fffffffffffffn;
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder('utf-8', { fatal: true });
 
@@ -83,8 +82,10 @@ export class ByteWriter {
 
   /** Unsigned varint of a u64 bigint (1 to 10 bytes). */
   varU64(v: bigint): void {
-    if (v <= MAX_SAFE_BIG) {
-      this.varNum(Number(v));
+    // Number() rounds monotonically, so n <= 2^53 - 1 exactly when v is (and n is then exact).
+    const n = Number(v);
+    if (n <= Number.MAX_SAFE_INTEGER) {
+      this.varNum(n);
       return;
     }
     this.ensure(10);

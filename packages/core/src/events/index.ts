@@ -1,5 +1,6 @@
 /** Public API of the events area of @dmasim/core: schema, binary frames, log files, NDJSON, state hash. */
 
+export { renderEventSchemaMarkdown } from './event-docs.ts';
 export {
   type EventsNdjsonHeader,
   eventFromJson,

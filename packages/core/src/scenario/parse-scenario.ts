@@ -132,10 +132,13 @@ export function resolveScenarioTopology(
  * Replaces a `workload.trace: { file }` by `{ ops }`, reading the recorded run through `readTrace`
  * (usually `traceOpsFromEvents` over a decoded event log). Does not modify `spec`.
  */
-export function resolveScenarioTrace(spec: ScenarioSpec, readTrace: (file: string) => TraceOp[]): ScenarioSpec {
+export function resolveScenarioTrace(
+  spec: ScenarioSpec,
+  readTrace: (file: string, scenarioId: string | undefined) => TraceOp[],
+): ScenarioSpec {
   const t = spec.workload?.trace;
   if (!t || !('file' in t)) return spec;
-  const ops = readTrace(t.file);
+  const ops = readTrace(t.file, t.scenarioId);
   const trace = t.deviceMap ? { ops, deviceMap: t.deviceMap } : { ops };
   return { ...spec, workload: { ...spec.workload, trace } };
 }

@@ -158,7 +158,9 @@ export interface ScenarioWorkload {
   /** After each map, the importer touches every SG entry; unmapped IOVA gives `device.fault`. Default true. */
   access?: boolean;
   /** Re-drive a recorded run: its operations replace the generator. Services resolve `file` to `ops`. */
-  trace?: { file: string; deviceMap?: Record<string, string> } | { ops: TraceOp[]; deviceMap?: Record<string, string> };
+  trace?:
+    | { file: string; scenarioId?: string; deviceMap?: Record<string, string> }
+    | { ops: TraceOp[]; deviceMap?: Record<string, string> };
 }
 
 /** Kernel version switches and platform knobs (kernel-model.md 7.2, 7.4, 7.5). */
@@ -403,7 +405,12 @@ export const SCENARIO_SCHEMA = {
           description: 'a recorded run to re-drive: { file } (resolved by the caller) or { ops }',
           type: 'object',
           additionalProperties: false,
-          properties: { file: { type: 'string', minLength: 1 }, ops: { type: 'array', items: traceOp }, deviceMap },
+          properties: {
+            file: { type: 'string', minLength: 1 },
+            scenarioId: { type: 'string', minLength: 1 },
+            ops: { type: 'array', items: traceOp },
+            deviceMap,
+          },
         },
       },
     },
