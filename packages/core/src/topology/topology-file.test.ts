@@ -10,6 +10,7 @@ import {
   detectTopologyFormat,
   formatTopology,
   loadTopologyFile,
+  locateJsonOffset,
   parseTopologyFile,
   TOPOLOGY_SCHEMA,
 } from './topology-file.ts';
@@ -133,6 +134,42 @@ describe('dmasim topology file', () => {
       't.json',
       ErrorCode.TOPOLOGY_INVALID,
       new RegExp(`^t\\.json:${jl}:\\d+ \\(functions\\[14\\]\\.bdf\\): duplicate device`),
+    );
+  });
+
+  it('locates every value of a JSON file by its path', () => {
+    for (const text of [formatTopology(gen, 'json'), JSON.stringify(gen, null, 3), JSON.stringify(gen)]) {
+      gen.functions.forEach((f, i) => {
+        for (const [k, v] of Object.entries(f)) {
+          const at = locateJsonOffset(text, ['functions', i, k]);
+          const want = v !== null && typeof v === 'object' ? (Array.isArray(v) ? '[' : '{') : JSON.stringify(v);
+          assert.ok(text.startsWith(want, at), `functions[${i}].${k} at ${at}`);
+        }
+      });
+      const hb = locateJsonOffset(text, ['hostBridges', 1, 'windows', 1, 'cpuEnd']);
+      assert.ok(text.startsWith(JSON.stringify(gen.hostBridges[1]?.windows?.[1]?.cpuEnd), hb));
+      const missing = locateJsonOffset(text, ['functions', 99999, 'bdf']);
+      assert.ok(text.startsWith('[', missing), 'the closest existing ancestor');
+    }
+  });
+
+  it('names the line of a consistency error near the end of a big JSON file', () => {
+    const big = generateTopology({
+      sockets: 4,
+      rootPortsPerHostBridge: 8,
+      switchDepth: 1,
+      switchFanout: 8,
+      bar32: false,
+    });
+    const last = big.functions.length - 1;
+    (big.functions[last] as { parent: string | null }).parent = '0000:00:1f.7';
+    const text = formatTopology(big, 'json');
+    const line = text.split('\n').findIndex((l) => l.includes('"parent":"0000:00:1f.7"')) + 1;
+    rejects(
+      text,
+      'big.json',
+      ErrorCode.TOPOLOGY_INVALID,
+      new RegExp(`^big\\.json:${line}:\\d+ \\(functions\\[${last}\\]\\.parent\\): .*unknown parent 0000:00:1f\\.7`),
     );
   });
 
