@@ -8,7 +8,7 @@
  */
 import { hostname } from 'node:os';
 import { DmasimError, ErrorCode, type PlainError, toPlainError } from '@dmasim/core';
-import { type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import { type Job, Queue, type Telemetry, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type {
   JobConsumer,
@@ -69,6 +69,8 @@ export interface BullmqOptions {
   queue?: string;
   /** Key prefix in Redis (default `bull`, BullMQ's). */
   prefix?: string;
+  /** BullMQ's telemetry hook (the `telemetry` option of Queue and Worker; see `bullmqTelemetry` in @dmasim/telemetry). */
+  telemetry?: Telemetry;
 }
 
 /** Producer options. */
@@ -89,6 +91,7 @@ export class BullmqQueue implements JobQueue {
     this.queue = new Queue(opts.queue ?? SHARD_QUEUE, {
       connection: redisOptions(opts.url),
       ...(opts.prefix ? { prefix: opts.prefix } : {}),
+      ...(opts.telemetry ? { telemetry: opts.telemetry } : {}),
     });
     this.queue.on('error', () => {
       // Connection errors are retried by ioredis; the coordinator sees them as slow progress.
@@ -118,7 +121,7 @@ export class BullmqQueue implements JobQueue {
     const out: ShardFailure[] = [];
     for (const s of shards) {
       const job = await this.queue.getJob(jobId(sweepId, s));
-      if (!job || !job.finishedOn || job.failedReason === undefined || job.failedReason === '') continue;
+      if (!job?.finishedOn || job.failedReason === undefined || job.failedReason === '') continue;
       if ((await job.getState()) !== 'failed') continue;
       out.push({ shardIndex: s, error: decodeFailure(job.failedReason), attemptsMade: job.attemptsMade });
     }
@@ -210,6 +213,7 @@ export class BullmqConsumer implements JobConsumer {
     this.worker = new Worker(this.opts.queue ?? SHARD_QUEUE, processor, {
       connection: redisOptions(this.opts.url),
       ...(this.opts.prefix ? { prefix: this.opts.prefix } : {}),
+      ...(this.opts.telemetry ? { telemetry: this.opts.telemetry } : {}),
       concurrency: Math.max(1, opts.concurrency),
       lockDuration: this.opts.lockDurationMs ?? 30_000,
       stalledInterval: this.opts.stalledIntervalMs ?? 30_000,
