@@ -449,6 +449,34 @@ export function combineFragments(fragments: readonly ImportFragment[], opts: Imp
   // 6. Device classes (needed for the CPU deduction's host-bridge test and for labels).
   for (const f of funcs.values()) f.deviceClass = classOf(f);
 
+  // 6b. Root ports standing first on a Skylake-E/Cascade Lake root bus: lspci -tv prints no ids for bridges,
+  // but on a platform whose bus-0 host bridge is 8086:2020 (Sky Lake-E DMI3) root ports A-D at devices 0-3 of a
+  // PCIe stack are 8086:2030-2033, the ids the whitelist lists.
+  {
+    const ordered0 = sortedByBdf(funcs);
+    const skylake = ordered0.some((f) => f.vendor === 0x8086 && f.device === 0x2020 && !f.up);
+    const inferredRp: string[] = [];
+    if (skylake) {
+      for (const [i] of hostBridges.entries()) {
+        const first = ordered0.find((f) => f.hostBridge === i && !f.up && !f.isVf);
+        if (!first || first.device !== undefined || first.resolvedType !== 'root_port') continue;
+        const p = bdfParts(first.bdf);
+        if (p.function !== 0 || p.device > 3 || (first.vendor !== undefined && first.vendor !== 0x8086)) continue;
+        first.vendor = 0x8086;
+        first.device = 0x2030 + p.device;
+        inferredRp.push(`${first.bdf}=8086:${first.device.toString(16)}`);
+      }
+    }
+    if (inferredRp.length > 0) {
+      assumed.push({
+        field: 'hostBridges[].id',
+        value: inferredRp.join(', '),
+        why: 'lspci -tv prints no ids for bridges; on this Sky Lake-E platform (8086:2020 on bus 0) the root ports A-D standing first on a PCIe stack are 8086:2030-2033',
+        flag: '--host-bridge-id ssss:bb=vvvv:dddd',
+      });
+    }
+  }
+
   // 7. The CPU.
   const platform: PlatformSpec = { cpu: { vendor: 'intel', family: 6 } };
   const fromData = ordered.find((f) => f.cpu);

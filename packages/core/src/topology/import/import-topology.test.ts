@@ -305,3 +305,38 @@ test('NUMA nodes: nvidia-smi affinity for GPUs, host bridges between known ones 
     (e: unknown) => isDmasimError(e) && e.code === 'TOPOLOGY_PARAMS_INVALID',
   );
 });
+
+test('lspci -tv names: Sky Lake-E root ports standing first on a stack get their whitelisted ids; AMD root complexes their family', () => {
+  const skl = importTopology([
+    {
+      file: 'skl/lspci.txt',
+      text: [
+        '-+-[0000:00]-+-00.0  Intel Corporation Sky Lake-E DMI3 Registers',
+        ' |           \\-05.0  Intel Corporation Sky Lake-E VT-d',
+        ' +-[0000:17]-+-00.0-[18]----00.0  NVIDIA Corporation GV100GL [Tesla V100 SXM2 32GB]',
+        ' |           \\-05.0  Intel Corporation Sky Lake-E VT-d',
+        ' \\-[0000:3a]-+-02.0-[3b]----00.0  Mellanox Technologies MT28800 Family [ConnectX-5 Ex]',
+        '             \\-05.0  Intel Corporation Sky Lake-E VT-d',
+      ].join('\n'),
+    },
+  ]);
+  assert.deepEqual([fn(skl, '0000:17:00.0').vendor, fn(skl, '0000:17:00.0').device], ['0x8086', '0x2030']);
+  assert.deepEqual([fn(skl, '0000:3a:02.0').vendor, fn(skl, '0000:3a:02.0').device], ['0x8086', '0x2032']);
+  assert.equal(
+    skl.assumed.find((a) => a.field === 'hostBridges[].id')?.value,
+    '0000:17:00.0=8086:2030, 0000:3a:02.0=8086:2032',
+  );
+  const t = skl.topology;
+  assert.equal(t.hostBridges[1]!.firstFunction?.isRootPort, true);
+  const amd = importTopology([
+    {
+      file: 'rome/lspci.txt',
+      text: '-[0000:00]---00.0  Advanced Micro Devices, Inc. [AMD] Starship/Matisse Root Complex\n',
+    },
+  ]);
+  assert.equal(fn(amd, '0000:00:00.0').device, '0x1480');
+  assert.match(
+    amd.assumed.find((a) => a.field === 'platform.cpu')!.why,
+    /1022:1480, an AMD root complex of family 0x17 parts/,
+  );
+});

@@ -113,8 +113,9 @@ export function vendorFromName(name: string): { vendor: number; rest: string } |
 }
 
 /**
- * Device names (as pci.ids spells them) of the functions the host-bridge whitelist reads
- * (kernel-model.md 2.4), so that `lspci -tv`, which prints names only, still gives their ids.
+ * Device names (as pci.ids spells them) of the functions the host-bridge whitelist reads (kernel-model.md
+ * 2.4) and of AMD root complexes (which tell the CPU family), so that `lspci -tv`, which prints names only,
+ * still gives their ids.
  */
 const WHITELIST_DEVICE_NAMES: Readonly<Record<number, Readonly<Record<string, number>>>> = {
   32902: {
@@ -128,6 +129,13 @@ const WHITELIST_DEVICE_NAMES: Readonly<Record<number, Readonly<Record<string, nu
     'Sky Lake-E PCI Express Root Port C': 0x2032,
     'Sky Lake-E PCI Express Root Port D': 0x2033,
     'Ice Lake Memory Map/VT-d': 0x09a2,
+  },
+  // AMD root complexes (function 00.0 of each root bus): they tell the CPU family (combine.ts).
+  4130: {
+    'Family 17h (Models 00h-0fh) Root Complex': 0x1450,
+    'Raven/Raven2 Root Complex': 0x15d0,
+    'Starship/Matisse Root Complex': 0x1480,
+    'Renoir/Cezanne Root Complex': 0x1630,
   },
 };
 
