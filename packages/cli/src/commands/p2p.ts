@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import {
   applyOverrides,
+  buildTopology,
   calcMapTypeAndDist,
   checkP2pVectorFile,
   DmasimError,
@@ -92,7 +93,7 @@ function loadWithOverrides(file: string, o: PairOpts): Topology {
   if (o.acs !== undefined) ov.acs = o.acs;
   if (o.iommu !== undefined) ov.iommu = o.iommu;
   if (Object.keys(ov).length === 0) return topology;
-  return loadTopologyFile(JSON.stringify(applyOverrides(spec, ov, 'command-line flag')), file).topology;
+  return buildTopology(applyOverrides(spec, ov, 'command-line flag'), file);
 }
 
 /** `dmasim p2p pair TOPOLOGY PROVIDER CLIENT`: one decision with everything the kernel computed and printed. */
