@@ -25,6 +25,63 @@ function checkName(n: string): string {
   return n;
 }
 
+/** Writes the varint of a safe integer `v >= 128` into `b` at `p`; returns the position after it. */
+function writeVarNum(b: Uint8Array, p: number, v: number): number {
+  if (v < 0x100000000) {
+    let x = v >>> 0;
+    while (x >= 0x80) {
+      b[p++] = (x & 0x7f) | 0x80;
+      x >>>= 7;
+    }
+    b[p++] = x;
+    return p;
+  }
+  while (v >= 0x80) {
+    b[p++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  b[p++] = v;
+  return p;
+}
+
+/** The signed varint of `ByteWriter.varInt`, into `b` at `p`. */
+function writeVarInt(b: Uint8Array, p: number, v: number): number {
+  const neg = v < 0;
+  const m = neg ? -v - 1 : v;
+  const rest = Math.floor(m / 64);
+  b[p++] = (m % 64) | (neg ? 0x40 : 0) | (rest > 0 ? 0x80 : 0);
+  return rest > 0 ? writeVarNum(b, p, rest) : p;
+}
+
+/** The varint of an integer `2^32 <= n < 2^53`, in 32-bit halves (no division per byte). */
+function writeVarNumHigh(b: Uint8Array, p: number, n: number): number {
+  let lo = n % 0x100000000;
+  const hi = (n - lo) / 0x100000000;
+  for (let i = 0; i < 4; i++) {
+    b[p++] = (lo & 0x7f) | 0x80;
+    lo >>>= 7;
+  }
+  let rest = (lo & 0xf) | (hi << 4);
+  while (rest >= 0x80) {
+    b[p++] = (rest & 0x7f) | 0x80;
+    rest >>>= 7;
+  }
+  b[p++] = rest;
+  return p;
+}
+
+/** The varint of a u64 (`n = Number(v)`), into `b` at `p`. */
+function writeVarU64(b: Uint8Array, p: number, v: bigint, n: number): number {
+  if (n < 0x100000000) return writeVarNum(b, p, n);
+  if (n <= Number.MAX_SAFE_INTEGER) return writeVarNumHigh(b, p, n);
+  while (v >= 0x80n) {
+    b[p++] = Number(v & 0x7fn) | 0x80;
+    v >>= 7n;
+  }
+  b[p++] = Number(v);
+  return p;
+}
+
 /** Helpers the generated code calls. */
 function badValue(field: string, v: unknown, expected: string): never {
   const found = typeof v === 'bigint' ? `${v}n` : JSON.stringify(v);
@@ -43,40 +100,85 @@ function constRef(g: Gen, v: unknown): string {
   return `C[${g.consts.length - 1}]`;
 }
 
-function encodeKind(g: Gen, k: CKind, v: string, field: string): string {
-  const bad = (expected: string) => `H.bad(${JSON.stringify(field)}, ${v}, ${JSON.stringify(expected)})`;
+/** Largest number of bytes a value of kind `k` takes when written inline (lists and strings: 0, they ensure). */
+function inlineMax(k: CKind): number {
   switch (k.code) {
     case K.U32:
-      return `if (typeof ${v} !== 'number' || !(${v} >= 0 && ${v} <= 4294967295) || ${v} !== Math.floor(${v})) ${bad('an integer 0..2^32-1')}; w.varNum(${v});`;
     case K.NUM:
-      return `if (typeof ${v} !== 'number' || !(${v} >= 0) || !Number.isSafeInteger(${v})) ${bad('a non-negative integer')}; w.varNum(${v});`;
+      return 8;
     case K.INT:
-      return `if (typeof ${v} !== 'number' || !Number.isSafeInteger(${v})) ${bad('an integer')}; w.varInt(${v});`;
+      return 9;
     case K.U64:
-      return `if (typeof ${v} !== 'bigint' || ${v} < 0n || ${v} > 18446744073709551615n) ${bad('a bigint 0..2^64-1')}; w.varU64(${v});`;
+      return 10;
+    case K.BOOL:
+      return 1;
+    case K.ENUM:
+      return 2;
+    case K.STR:
+      return 1;
+    case K.OPT:
+      return 1 + inlineMax(k.inner!);
+    case K.LIST:
+      return 0;
+    default:
+      return k.fields!.reduce((n, f) => n + inlineMax(f.kind), 0);
+  }
+}
+
+/**
+ * Code writing `v` of kind `k` into the local buffer `b` at `p`. Inline writes rely on `w.ensure(M)` made
+ * before (M = the event's inline maximum); anything that may need more (new strings, large string
+ * references, lists) stores `p`, calls the writer, reloads `b` and `p` and ensures M again.
+ */
+function encodeKind(g: Gen, k: CKind, v: string, field: string, M: number): string {
+  const bad = (expected: string) => `H.bad(${JSON.stringify(field)}, ${v}, ${JSON.stringify(expected)})`;
+  const call = (code: string) => `w.pos = p; ${code} w.ensure(${M}); b = w.buf; p = w.pos;`;
+  switch (k.code) {
+    case K.U32:
+      return `if (typeof ${v} !== 'number' || !(${v} >= 0 && ${v} <= 4294967295) || ${v} !== Math.floor(${v})) ${bad('an integer 0..2^32-1')}; if (${v} < 128) b[p++] = ${v}; else p = H.vn(b, p, ${v});`;
+    case K.NUM:
+      return `if (typeof ${v} !== 'number' || !(${v} >= 0) || !Number.isSafeInteger(${v})) ${bad('a non-negative integer')}; if (${v} < 128) b[p++] = ${v}; else p = H.vn(b, p, ${v});`;
+    case K.INT:
+      return `if (typeof ${v} !== 'number' || !Number.isSafeInteger(${v})) ${bad('an integer')}; if (${v} >= 0 && ${v} < 64) b[p++] = ${v}; else p = H.vi(b, p, ${v});`;
+    case K.U64: {
+      const x = `n${g.n++}`;
+      return `if (typeof ${v} !== 'bigint' || ${v} < 0n || ${v} > 18446744073709551615n) ${bad('a bigint 0..2^64-1')}; { const ${x} = Number(${v}); if (${x} < 128) b[p++] = ${x}; else p = H.vu(b, p, ${v}, ${x}); }`;
+    }
     case K.STR: {
       const r = `s${g.n++}`;
-      return `if (typeof ${v} !== 'string') ${bad('a string')}; { const ${r} = st.get(${v}); if (${r} !== undefined) w.varNum(${r}); else { st.set(${v}, st.size + 1); w.u8(0); w.str(${v}); } }`;
+      return `if (typeof ${v} !== 'string') ${bad('a string')}; { const ${r} = st.get(${v}); if (${r} !== undefined && ${r} < 128) b[p++] = ${r}; else { ${call(`if (${r} !== undefined) w.varNum(${r}); else { st.set(${v}, st.size + 1); w.u8(0); w.str(${v}); }`)} } }`;
     }
     case K.BOOL:
-      return `if (${v} === true) w.u8(1); else if (${v} === false) w.u8(0); else ${bad('a boolean')};`;
+      return `if (${v} === true) b[p++] = 1; else if (${v} === false) b[p++] = 0; else ${bad('a boolean')};`;
     case K.ENUM: {
-      const m = constRef(g, k.valueIndex);
+      const vals = k.values!;
       const r = `e${g.n++}`;
-      return `{ const ${r} = ${m}.get(${v}); if (${r} === undefined) ${bad(`one of ${k.values!.join(', ')}`)}; w.varNum(${r}); }`;
+      if (vals.length <= 12) {
+        // A chain of comparisons with the (interned) literal values beats a Map lookup.
+        const chain = vals.map((x, i) => `${v} === ${JSON.stringify(x)} ? ${i} : `).join('');
+        return `{ const ${r} = ${chain}-1; if (${r} < 0) ${bad(`one of ${vals.join(', ')}`)}; b[p++] = ${r}; }`;
+      }
+      const m = constRef(g, k.valueIndex);
+      return `{ const ${r} = ${m}.get(${v}); if (${r} === undefined) ${bad(`one of ${vals.join(', ')}`)}; if (${r} < 128) b[p++] = ${r}; else p = H.vn(b, p, ${r}); }`;
     }
     case K.OPT:
-      return `if (${v} === null) w.u8(0); else { w.u8(1); ${encodeKind(g, k.inner!, v, field)} }`;
+      return `if (${v} === null) b[p++] = 0; else { b[p++] = 1; ${encodeKind(g, k.inner!, v, field, M)} }`;
     case K.LIST: {
+      // Items are written by their own generated function, which ensures room per item.
+      const item = `x${g.n++}`;
+      const im = inlineMax(k.inner!);
+      const body = encodeKind(g, k.inner!, item, field, im);
+      const fn = constRef(g, null);
+      g.consts[g.consts.length - 1] =
+        `function (w, ${item}, st) { w.ensure(${im}); let b = w.buf; let p = w.pos; ${body} w.pos = p; }`;
       const i = `i${g.n++}`;
-      const x = `x${g.n++}`;
-      return `if (!Array.isArray(${v})) ${bad('an array')}; w.varNum(${v}.length); for (let ${i} = 0; ${i} < ${v}.length; ${i}++) { const ${x} = ${v}[${i}]; ${encodeKind(g, k.inner!, x, field)} }`;
+      return `if (!Array.isArray(${v})) ${bad('an array')}; ${call(`w.varNum(${v}.length); for (let ${i} = 0; ${i} < ${v}.length; ${i}++) ${fn}(w, ${v}[${i}], st);`)}`;
     }
     default: {
       const parts = [`if (typeof ${v} !== 'object' || ${v} === null) ${bad('an object')};`];
       for (const f of k.fields!) {
         const x = `f${g.n++}`;
-        parts.push(`{ const ${x} = ${v}.${checkName(f.name)}; ${encodeKind(g, f.kind, x, `${field}.${f.name}`)} }`);
+        parts.push(`{ const ${x} = ${v}.${checkName(f.name)}; ${encodeKind(g, f.kind, x, `${field}.${f.name}`, M)} }`);
       }
       return parts.join(' ');
     }
@@ -157,11 +259,20 @@ const decodeHelpers = {
 
 function compileEncoder(ce: CEvent): FieldsEncoder {
   const g: Gen = { consts: [], n: 0 };
+  const M = ce.fields.reduce((n, f) => n + inlineMax(f.kind), 0);
   const body = ce.fields
-    .map((f) => `{ const v = d.${checkName(f.name)}; ${encodeKind(g, f.kind, 'v', f.name)} }`)
+    .map((f) => `{ const v = d.${checkName(f.name)}; ${encodeKind(g, f.kind, 'v', f.name, M)} }`)
     .join('\n');
-  const make = new Function('H', 'C', `return function encode_${ce.id}(w, d, st) {\n${body}\n};`);
-  return make({ bad: badValue }, g.consts) as FieldsEncoder;
+  const itemDecls = g.consts
+    .map((c, i) => (typeof c === 'string' ? `C[${i}] = ${c};` : ''))
+    .filter((x) => x !== '')
+    .join('\n');
+  const make = new Function(
+    'H',
+    'C',
+    `${itemDecls}\nreturn function encode_${ce.id}(w, d, st) {\nw.ensure(${M}); let b = w.buf; let p = w.pos;\n${body}\nw.pos = p;\n};`,
+  );
+  return make({ bad: badValue, vn: writeVarNum, vi: writeVarInt, vu: writeVarU64 }, g.consts) as FieldsEncoder;
 }
 
 function compileDecoder(ce: CEvent): FieldsDecoder {

@@ -25,7 +25,7 @@
 import { DmasimError, ErrorCode } from '../errors.ts';
 import { ByteReader, ByteWriter, fnv1a32 } from './bytes.ts';
 import { fieldsDecoder, fieldsEncoder } from './codegen.ts';
-import { compiledById, compiledByType } from './compiled-schema.ts';
+import { compiledById, compiledEvents } from './compiled-schema.ts';
 import { EVENT_SCHEMA_VERSION, type EventOrigin, type SimEvent } from './event-schema.ts';
 
 /** Version of the frame layout above. Raised on any change to it. */
@@ -59,6 +59,9 @@ export interface FrameTarget {
   attempt: number;
   frameIndex: number;
 }
+
+/** Event type -> numeric id and generated field encoder: one lookup per event. */
+const typeInfo = new Map(compiledEvents().map((c) => [c.type as string, { id: c.id, encode: fieldsEncoder(c.id) }]));
 
 /** Encodes events into one frame at a time, reusing its buffers. Not thread-safe; one per producer. */
 export class FrameEncoder {
@@ -102,7 +105,7 @@ export class FrameEncoder {
         `frame encoder: event seq ${ev.seq} has time ${ev.tNs} ns, before ${this.lastTNs} ns`,
       );
     }
-    const ce = compiledByType(ev.type);
+    const ce = typeInfo.get(ev.type);
     if (!ce) throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `frame encoder: unknown event type ${ev.type}`);
     const w = this.body;
     const start = w.pos;
@@ -111,7 +114,7 @@ export class FrameEncoder {
       w.varNum(ce.id * 2 + (ev.origin === 'ftrace' ? 1 : 0));
       w.varNum(dt);
       w.varNum(ev.cpu);
-      fieldsEncoder(ce.id)(w, ev.data as unknown as Record<string, unknown>, this.strings);
+      ce.encode(w, ev.data as unknown as Record<string, unknown>, this.strings);
     } catch (e) {
       // Undo the partial event: its bytes and the strings it defined.
       w.pos = start;
