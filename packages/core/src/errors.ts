@@ -71,6 +71,8 @@ export const ErrorCode = {
   IOMMU_SYNC_FAILED: 'IOMMU_SYNC_FAILED',
   /** iommu_dma_init_domain failed for a device, which then keeps dma-direct. */
   IOMMU_SETUP_FAILED: 'IOMMU_SETUP_FAILED',
+  /** A report input (report.json, results.ndjson of a sweep) is malformed. */
+  REPORT_INVALID: 'REPORT_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

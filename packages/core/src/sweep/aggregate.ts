@@ -5,7 +5,9 @@
  * scenarios. Order-independent: integer sums (bytes as bigint), minima and maxima, and example lists that
  * keep the lowest scenario indexes, so an embedded and a distributed run give the same report bit for bit.
  */
-import { canonicalJson } from '../hash.ts';
+import { canonicalJson, fnv1a64Hex } from '../hash.ts';
+import { pairMatrix } from '../p2p/pair-matrix.ts';
+import { scenarioTopologySpec, scenarioToSimConfig } from '../scenario/scenario-config.ts';
 import type { ScenarioSummary } from '../scenario/summary.ts';
 import type { Sweep } from './sweep.ts';
 
@@ -79,9 +81,139 @@ function statOut(s: Stat): StatOut {
     : { scenarios: s.n, min: s.min, mean: Number(s.sum / BigInt(s.n)), max: s.max };
 }
 
+/**
+ * Fields of a scenario's domain summary that newer runners record (older summaries lack them; the report
+ * then says "not recorded"). Read defensively so stored results of either version aggregate.
+ */
+interface DomainExtras {
+  /** Lowest DMA limit of the domain's devices (mask + 1, capped by the aperture), bytes. */
+  readonly dmaLimitBytes?: number;
+  /** Aperture end + 1, bytes. */
+  readonly apertureBytes?: number;
+  /** IOVA allocations (`alloc_iova_fast` calls), tree nodes they visited, and those the range cache served. */
+  readonly allocations?: number;
+  readonly nodesVisited?: number;
+  readonly rcacheHits?: number;
+  /** Successful mappings into this domain and the IOVA bytes they took. */
+  readonly mappings?: number;
+  readonly mappedIovaBytes?: number;
+  /** Virtual time (ns) of the domain's first allocation that found no space. */
+  readonly firstFailureNs?: number | null;
+  /** IOVA use over virtual time, see {@link Timeline}. */
+  readonly timeline?: { readonly binNs: number; readonly end: readonly number[]; readonly peak: readonly number[] };
+}
+
+/**
+ * Mergeable IOVA-use timeline of a domain over many scenarios. Bin `i` covers virtual time
+ * `[i * binNs, (i + 1) * binNs)` with `binNs` a power of two; per bin: the largest peak of any scenario, and
+ * the sum and number of "bin-end" values (use at the end of the bin, or at the scenario's end if it ended
+ * in it), kept apart for scenarios whose last bin it is so that two bins merge into one exactly. Widening
+ * (doubling `binNs`) and adding commute, so the result depends only on the set of scenarios.
+ */
+interface Timeline {
+  binNs: number;
+  peak: number[];
+  sumEnd: bigint[];
+  nEnd: number[];
+  sumLast: bigint[];
+  nLast: number[];
+}
+/** At most this many bins: a timeline is widened until it fits. */
+export const TIMELINE_BINS = 64;
+
+function widen(t: Timeline): void {
+  const n = Math.ceil(t.peak.length / 2);
+  const peak: number[] = [];
+  const sumEnd: bigint[] = [];
+  const nEnd: number[] = [];
+  const sumLast: bigint[] = [];
+  const nLast: number[] = [];
+  for (let j = 0; j < n; j++) {
+    const a = 2 * j;
+    const b = a + 1;
+    peak.push(Math.max(t.peak[a] ?? 0, t.peak[b] ?? 0));
+    sumEnd.push((t.sumEnd[b] ?? 0n) + (t.sumLast[a] ?? 0n));
+    nEnd.push((t.nEnd[b] ?? 0) + (t.nLast[a] ?? 0));
+    sumLast.push((t.sumLast[a] ?? 0n) + (t.sumLast[b] ?? 0n));
+    nLast.push((t.nLast[a] ?? 0) + (t.nLast[b] ?? 0));
+  }
+  t.binNs *= 2;
+  t.peak = peak;
+  t.sumEnd = sumEnd;
+  t.nEnd = nEnd;
+  t.sumLast = sumLast;
+  t.nLast = nLast;
+}
+
+function mergeTimeline(into: Timeline, from: Timeline): void {
+  const f = from.binNs < into.binNs ? structuredClone(from) : from;
+  while (f.binNs < into.binNs) widen(f);
+  while (into.binNs < f.binNs) widen(into);
+  for (let i = 0; i < f.peak.length; i++) {
+    into.peak[i] = Math.max(into.peak[i] ?? 0, f.peak[i] ?? 0);
+    into.sumEnd[i] = (into.sumEnd[i] ?? 0n) + (f.sumEnd[i] ?? 0n);
+    into.nEnd[i] = (into.nEnd[i] ?? 0) + (f.nEnd[i] ?? 0);
+    into.sumLast[i] = (into.sumLast[i] ?? 0n) + (f.sumLast[i] ?? 0n);
+    into.nLast[i] = (into.nLast[i] ?? 0) + (f.nLast[i] ?? 0);
+  }
+  for (let i = f.peak.length; i < into.peak.length; i++) {
+    into.sumEnd[i] ??= 0n;
+    into.nEnd[i] ??= 0;
+    into.sumLast[i] ??= 0n;
+    into.nLast[i] ??= 0;
+  }
+  while (into.peak.length > TIMELINE_BINS) widen(into);
+}
+
+/** One scenario's timeline (bin-end values `end`, per-bin peaks `peak`) as a mergeable {@link Timeline}. */
+function scenarioTimeline(t: NonNullable<DomainExtras['timeline']>): Timeline | null {
+  const n = Math.min(t.end.length, t.peak.length);
+  if (n === 0 || !(t.binNs > 0) || !Number.isInteger(Math.log2(t.binNs))) return null;
+  const out: Timeline = { binNs: t.binNs, peak: [], sumEnd: [], nEnd: [], sumLast: [], nLast: [] };
+  for (let i = 0; i < n; i++) {
+    const last = i === n - 1;
+    out.peak.push(t.peak[i]!);
+    out.sumEnd.push(BigInt(Math.round(t.end[i]!)));
+    out.nEnd.push(1);
+    out.sumLast.push(last ? BigInt(Math.round(t.end[i]!)) : 0n);
+    out.nLast.push(last ? 1 : 0);
+  }
+  while (out.peak.length > TIMELINE_BINS) widen(out);
+  return out;
+}
+
+/** A domain's timeline in the report: per bin the mean use over the scenarios still running, and the largest peak. */
+export interface TimelineOut {
+  binNs: number;
+  meanUsedBytes: (number | null)[];
+  maxPeakBytes: number[];
+  scenarios: number[];
+}
+
+function timelineOut(t: Timeline | null): TimelineOut | null {
+  if (!t) return null;
+  return {
+    binNs: t.binNs,
+    meanUsedBytes: t.sumEnd.map((s, i) => ((t.nEnd[i] ?? 0) ? Number(s / BigInt(t.nEnd[i]!)) : null)),
+    maxPeakBytes: [...t.peak],
+    scenarios: [...t.nEnd],
+  };
+}
+
 interface DomainAcc {
   type: string;
   devices: string[];
+  dmaLimitBytes: number | null;
+  apertureBytes: number | null;
+  allocations: number;
+  nodesVisited: number;
+  rcacheHits: number;
+  allocatorRecorded: boolean;
+  mappings: number;
+  mappedIovaBytes: bigint;
+  headroomMappings: Stat;
+  firstFailure: Stat;
+  timeline: Timeline | null;
   peak: Stat;
   used: Stat;
   headroom: Stat;
@@ -166,13 +298,28 @@ function addSummary(g: GroupAcc, rec: ScenarioRecordLike, s: ScenarioSummary): v
   s.sgEntries.counts.forEach((c, i) => {
     g.sg[i] = (g.sg[i] ?? 0) + c;
   });
+  const scenarioMappings = (s.modes.iova ?? 0) + (s.modes.per_range ?? 0) + (s.modes.system ?? 0);
+  const scenarioMeanIova = scenarioMappings ? s.whatIf.iovaBytesSpent / scenarioMappings : 0;
   for (const d of s.domains) {
-    const key = `${d.type} ${[...d.devices].sort().join('+')}`;
+    const x = d as typeof d & DomainExtras;
+    const limit = typeof x.dmaLimitBytes === 'number' ? x.dmaLimitBytes : null;
+    const key = `${d.type} ${[...d.devices].sort().join('+')}${limit === null ? '' : ` ${limit}`}`;
     let a = g.domains.get(key);
     if (!a) {
       a = {
         type: d.type,
         devices: [...d.devices].sort(),
+        dmaLimitBytes: limit,
+        apertureBytes: typeof x.apertureBytes === 'number' ? x.apertureBytes : null,
+        allocations: 0,
+        nodesVisited: 0,
+        rcacheHits: 0,
+        allocatorRecorded: false,
+        mappings: 0,
+        mappedIovaBytes: 0n,
+        headroomMappings: newStat(),
+        firstFailure: newStat(),
+        timeline: null,
         peak: newStat(),
         used: newStat(),
         headroom: newStat(),
@@ -192,6 +339,29 @@ function addSummary(g: GroupAcc, rec: ScenarioRecordLike, s: ScenarioSummary): v
     addStat(a.fragmentationPermille, Math.round(d.fragmentation32 * 1000));
     a.allocFailures += d.allocFailures;
     a.leakedBytes += BigInt(d.leakedBytes);
+    if (typeof x.allocations === 'number') {
+      a.allocatorRecorded = true;
+      a.allocations += x.allocations;
+      a.nodesVisited += x.nodesVisited ?? 0;
+      a.rcacheHits += x.rcacheHits ?? 0;
+    }
+    // Headroom in mappings of this scenario's own size mix: the domain's mean IOVA per mapping when recorded,
+    // else the scenario's. (An upper bound: alignment and holes smaller than a mapping are not subtracted;
+    // the fragmentation figure beside it says how far off that may be.)
+    if (typeof x.mappings === 'number') {
+      a.mappings += x.mappings;
+      a.mappedIovaBytes += BigInt(Math.round(x.mappedIovaBytes ?? 0));
+    }
+    const mean = x.mappings ? (x.mappedIovaBytes ?? 0) / x.mappings : scenarioMeanIova;
+    if (mean > 0) addStat(a.headroomMappings, Math.floor(d.headroomBytes / mean));
+    if (typeof x.firstFailureNs === 'number') addStat(a.firstFailure, x.firstFailureNs);
+    if (x.timeline) {
+      const t = scenarioTimeline(x.timeline);
+      if (t) {
+        if (a.timeline) mergeTimeline(a.timeline, t);
+        else a.timeline = t;
+      }
+    }
   }
   if (s.firstExhaustionNs !== null) {
     addStat(g.exhaustion, s.firstExhaustionNs);
@@ -253,10 +423,31 @@ function mergeGroup(a: GroupAcc, b: GroupAcc): void {
       a.domains.set(k, structuredClone(d));
       continue;
     }
-    for (const f of ['peak', 'used', 'headroom', 'free32', 'largestFree32', 'fragmentationPermille'] as const)
+    for (const f of [
+      'peak',
+      'used',
+      'headroom',
+      'free32',
+      'largestFree32',
+      'fragmentationPermille',
+      'headroomMappings',
+      'firstFailure',
+    ] as const)
       mergeStat(x[f], d[f]);
     x.allocFailures += d.allocFailures;
     x.leakedBytes += d.leakedBytes;
+    x.allocatorRecorded ||= d.allocatorRecorded;
+    x.allocations += d.allocations;
+    x.nodesVisited += d.nodesVisited;
+    x.rcacheHits += d.rcacheHits;
+    x.mappings += d.mappings;
+    x.mappedIovaBytes += d.mappedIovaBytes;
+    if (x.apertureBytes === null) x.apertureBytes = d.apertureBytes;
+    else if (d.apertureBytes !== null) x.apertureBytes = Math.max(x.apertureBytes, d.apertureBytes);
+    if (d.timeline) {
+      if (x.timeline) mergeTimeline(x.timeline, d.timeline);
+      else x.timeline = structuredClone(d.timeline);
+    }
   }
   mergeStat(a.exhaustion, b.exhaustion);
   mergeExamples(a.exhaustionExamples, b.exhaustionExamples);
@@ -319,6 +510,20 @@ export interface GroupReport {
     fragmentation32Permille: StatOut;
     allocFailures: number;
     leakedBytes: number;
+    /** Lowest DMA limit of the domain's devices (bytes; 2^32 for a 32-bit importer), null if not recorded. */
+    dmaLimitBytes: number | null;
+    /** Aperture end + 1 (bytes), null if not recorded. */
+    apertureBytes: number | null;
+    /** More mappings of the workload's size mix the free IOVA below the DMA limit takes at the end. */
+    headroomMappings: StatOut;
+    /** The kernel allocator's cost: tree nodes walked per allocation, range-cache hit rate (null: not recorded). */
+    allocator: { allocations: number; nodesPerAllocation: number | null; rcacheHitRate: number | null } | null;
+    /** Successful mappings into the domain and their mean IOVA bytes (null: not recorded). */
+    mappings: { count: number; meanIovaBytes: number | null } | null;
+    /** Virtual time (ns) of the domain's first allocation failure, over the scenarios that had one. */
+    firstFailureNs: StatOut;
+    /** IOVA use over virtual time (null: not recorded). */
+    timeline: TimelineOut | null;
   }[];
   /** Scenarios whose IOVA ran out, and when (virtual ns) it first happened. */
   exhaustion: { scenarios: number; rate: number; firstNs: StatOut; examples: { index: number; id: string }[] };
@@ -393,6 +598,21 @@ function groupOut(g: GroupAcc): GroupReport {
         fragmentation32Permille: statOut(d.fragmentationPermille),
         allocFailures: d.allocFailures,
         leakedBytes: Number(d.leakedBytes),
+        dmaLimitBytes: d.dmaLimitBytes,
+        apertureBytes: d.apertureBytes,
+        headroomMappings: statOut(d.headroomMappings),
+        allocator: d.allocatorRecorded
+          ? {
+              allocations: d.allocations,
+              nodesPerAllocation: d.allocations ? d.nodesVisited / d.allocations : null,
+              rcacheHitRate: d.allocations ? d.rcacheHits / d.allocations : null,
+            }
+          : null,
+        mappings: d.allocatorRecorded
+          ? { count: d.mappings, meanIovaBytes: d.mappings ? Number(d.mappedIovaBytes / BigInt(d.mappings)) : null }
+          : null,
+        firstFailureNs: statOut(d.firstFailure),
+        timeline: timelineOut(d.timeline),
       })),
     exhaustion: {
       scenarios: g.exhaustion.n,
@@ -420,6 +640,113 @@ function groupOut(g: GroupAcc): GroupReport {
   };
 }
 
+/** A machine of the sweep: the device-pair matrix the kernel computes for it (on an empty map-type cache). */
+export interface MachineReport {
+  /** Key of the machine in this report (groups name it): 16 hex digits of its topology and P2P options. */
+  key: string;
+  /** Topology id. */
+  id: string;
+  /** Configuration groups (their keys as `axis = value` text) whose scenarios run on it. */
+  groups: string[];
+  devices: { bdf: string; label: string | null; class: string | null; role: 'exporter' | 'importer' | null }[];
+  /** Every ordered pair of two different devices (provider a, client b). */
+  pairs: { a: string; b: string; mapType: string; distance: number; pathClass: string; reason: string }[];
+  /** Pairs by map type. */
+  verdict: Record<string, number>;
+}
+
+/** At most this many devices per machine matrix: the exporters and importers first, then GPUs, NICs, ... */
+export const MACHINE_DEVICES = 16;
+const CLASS_ORDER = ['gpu', 'nic', 'accel', 'nvme'];
+
+function groupTitle(key: Readonly<Record<string, string>>): string {
+  return Object.entries(key)
+    .map(([k, v]) => {
+      let t = v;
+      try {
+        const j = JSON.parse(v) as unknown;
+        if (typeof j === 'string') t = j;
+      } catch {
+        // labels of set values are plain text
+      }
+      return `${k} = ${t}`;
+    })
+    .join(', ');
+}
+
+/**
+ * The machine of each group's first scenario (lowest index: order-independent) and its device-pair matrix,
+ * from the scenarios the sweep recorded (topologies are inline there). Scenarios whose configuration is
+ * invalid are skipped (their error is in the group's errors).
+ */
+function sweepMachines(
+  sweep: Sweep,
+  firstIndex: ReadonlyMap<string, { key: Record<string, string>; index: number }>,
+): { machines: MachineReport[]; byGroup: Map<string, string> } {
+  const machines = new Map<string, MachineReport>();
+  const byGroup = new Map<string, string>();
+  for (const [gk, g] of [...firstIndex.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    let cfg: ReturnType<typeof scenarioToSimConfig>;
+    let mk: string;
+    try {
+      const scenario = sweep.scenarioAt(g.index).scenario as never;
+      cfg = scenarioToSimConfig(scenario, '<scenario>');
+      mk = fnv1a64Hex(canonicalJson({ t: scenarioTopologySpec(scenario, '<scenario>'), p2p: cfg.kernel.p2p ?? {} }));
+    } catch {
+      continue;
+    }
+    const t = cfg.topology;
+    byGroup.set(gk, mk);
+    const have = machines.get(mk);
+    if (have) {
+      have.groups.push(groupTitle(g.key));
+      continue;
+    }
+    const role = new Map<string, 'exporter' | 'importer'>();
+    for (const e of cfg.exporters) role.set(e.device, 'exporter');
+    for (const i of cfg.importers) if (!role.has(i.device)) role.set(i.device, 'importer');
+    const rank = (f: (typeof t.functions)[number]): number => {
+      const r = role.get(f.bdf);
+      if (r === 'exporter') return 0;
+      if (r === 'importer') return 1;
+      const c = CLASS_ORDER.indexOf(f.deviceClass ?? '');
+      return c < 0 ? 99 : 2 + c;
+    };
+    const chosen = t.functions
+      .filter((f) => rank(f) < 99 && !f.physfn)
+      .sort((a, b) => rank(a) - rank(b) || (a.bdf < b.bdf ? -1 : 1))
+      .slice(0, MACHINE_DEVICES);
+    const rows = pairMatrix(
+      t,
+      chosen.map((f) => f.bdf),
+      { ...(cfg.kernel.p2p ?? {}), ordered: true },
+    );
+    const verdict: Record<string, number> = {};
+    for (const r of rows) verdict[r.mapType] = (verdict[r.mapType] ?? 0) + 1;
+    machines.set(mk, {
+      key: mk,
+      id: t.id,
+      groups: [groupTitle(g.key)],
+      devices: chosen.map((f) => ({
+        bdf: f.bdf,
+        label: f.label ?? null,
+        class: f.deviceClass ?? null,
+        role: role.get(f.bdf) ?? null,
+      })),
+      pairs: rows.map((r) => ({
+        a: r.a,
+        b: r.b,
+        mapType: r.mapType,
+        distance: r.distance,
+        pathClass: r.pathClass,
+        reason: r.reason,
+      })),
+      verdict: sortedObject(verdict),
+    });
+  }
+  return { machines: [...machines.values()], byGroup };
+}
+
 /** The capacity-planning report of a sweep (`report.json`). */
 export interface SweepReport {
   kind: 'dmasim-report';
@@ -430,8 +757,10 @@ export interface SweepReport {
   axes: { name: string; path: string; values: number }[];
   groupBy: string[];
   overall: GroupReport;
-  /** One per configuration group: the values of the groupBy axes (canonical JSON text each). */
-  groups: (GroupReport & { key: Record<string, string> })[];
+  /** One per configuration group: the values of the groupBy axes (canonical JSON text each), and its machine's key. */
+  groups: (GroupReport & { key: Record<string, string>; title: string; machine: string | null })[];
+  /** The machines of the sweep with their device-pair matrices. */
+  machines: MachineReport[];
   /** How this report was produced; differs between runs of the same sweep (excluded from comparisons). */
   run?: { mode: string; durationMs: number };
 }
@@ -445,7 +774,7 @@ export async function aggregateSweep(
   shards: AsyncIterable<ShardResultLike> | Iterable<ShardResultLike>,
   run?: { mode: string; durationMs: number },
 ): Promise<SweepReport> {
-  const groups = new Map<string, { key: Record<string, string>; acc: GroupAcc }>();
+  const groups = new Map<string, { key: Record<string, string>; acc: GroupAcc; index: number }>();
   const seen = new Set<number>();
   for await (const shard of shards) {
     for (const rec of shard.scenarios) {
@@ -454,9 +783,9 @@ export async function aggregateSweep(
       const gk = canonicalJson(rec.group);
       let g = groups.get(gk);
       if (!g) {
-        g = { key: { ...rec.group }, acc: newGroup() };
+        g = { key: { ...rec.group }, acc: newGroup(), index: rec.index };
         groups.set(gk, g);
-      }
+      } else if (rec.index < g.index) g.index = rec.index;
       if (rec.summary !== undefined && !rec.error) addSummary(g.acc, rec, rec.summary as ScenarioSummary);
       else addError(g.acc, rec);
     }
@@ -465,6 +794,7 @@ export async function aggregateSweep(
   const sortedGroups = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   for (const [, g] of sortedGroups) mergeGroup(overall, g.acc);
   const out = groupOut(overall);
+  const { machines, byGroup } = sweepMachines(sweep, groups);
   return {
     kind: 'dmasim-report',
     version: 1,
@@ -474,7 +804,13 @@ export async function aggregateSweep(
     axes: sweep.axes.map((a) => ({ name: a.name, path: a.path, values: a.count })),
     groupBy: [...sweep.groupBy],
     overall: out,
-    groups: sortedGroups.map(([, g]) => ({ key: g.key, ...groupOut(g.acc) })),
+    groups: sortedGroups.map(([gk, g]) => ({
+      key: g.key,
+      title: groupTitle(g.key),
+      machine: byGroup.get(gk) ?? null,
+      ...groupOut(g.acc),
+    })),
+    machines,
     ...(run ? { run } : {}),
   };
 }

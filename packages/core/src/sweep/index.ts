@@ -3,10 +3,14 @@ export {
   aggregateSweep,
   type Examples,
   type GroupReport,
+  MACHINE_DEVICES,
+  type MachineReport,
   type ScenarioRecordLike,
   type ShardResultLike,
   type StatOut,
   type SweepReport,
+  TIMELINE_BINS,
+  type TimelineOut,
 } from './aggregate.ts';
 export { getPath, type PathStep, parsePath, setPath } from './json-path.ts';
 /** The JSON Schema of report.json. */
