@@ -50,12 +50,6 @@ export function devfnOf(p: BdfParts): number {
   return (p.device << 3) | p.function;
 }
 
-/** A number that orders device names by segment, bus and devfn (the kernel's enumeration order). */
-export function bdfOrder(bdf: Bdf): number {
-  const p = bdfParts(bdf);
-  return p.segment * 65536 + p.bus * 256 + devfnOf(p);
-}
-
 /** `ssss:bb` of a bus. */
 export function busName(segment: number, bus: number): string {
   return `${segment.toString(16).padStart(4, '0')}:${bus.toString(16).padStart(2, '0')}`;

@@ -18,6 +18,7 @@
  * 7. Device classes, labels (nvidia-smi GPU and NIC names bound to functions), NUMA nodes per host bridge.
  */
 import { DmasimError, ErrorCode } from '../../errors.ts';
+import { ACS_KERNEL_DEFAULT_CTRL } from '../overrides.ts';
 import type {
   AssumedDefault,
   BarSpec,
@@ -53,7 +54,7 @@ const TRUST: Readonly<Record<InputKind, number>> = {
 };
 
 /** ACS control value `--acs-default on` gives root and downstream ports: SrcValid, ReqRedir, CmpltRedir, UpstreamFwd. */
-export const ACS_DEFAULT_ON = 0x1d;
+const ACS_DEFAULT_ON = ACS_KERNEL_DEFAULT_CTRL;
 
 /**
  * AMD root-complex device ids (function 00.0 of each root bus) and the CPU family of the parts that carry

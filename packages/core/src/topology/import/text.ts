@@ -36,18 +36,6 @@ export function topoParseError(
   return parseError(ErrorCode.TOPOLOGY_PARSE, { file, line, column }, problem);
 }
 
-/** Parses a hex number written with or without `0x`; `undefined` when it is not one. */
-export function parseHex(s: string): number | undefined {
-  const m = /^(?:0[xX])?([0-9a-fA-F]{1,13})$/.exec(s.trim());
-  return m ? Number.parseInt(m[1]!, 16) : undefined;
-}
-
-/** Parses a hex number of any width as a bigint; `undefined` when it is not one. */
-export function parseHexBig(s: string): bigint | undefined {
-  const m = /^(?:0[xX])?([0-9a-fA-F]{1,16})$/.exec(s.trim());
-  return m ? BigInt(`0x${m[1]!}`) : undefined;
-}
-
 /** `"0x%0Nx"`. */
 export function hex(n: number | bigint, width = 0): string {
   return `0x${n.toString(16).padStart(width, '0')}`;
