@@ -27,7 +27,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection, headers as natsHeaders } from '@nats-io/transport-node';
 import {
   checkEventFrame,
   checkScenarioRecord,
@@ -104,6 +104,12 @@ export interface JetStreamEventLogOptions {
   name?: string;
   /** Create the stream and bucket if missing (default true; false only binds to existing ones). */
   create?: boolean;
+  /**
+   * Extra headers for every published frame, asked once per `publish` call (telemetry: the W3C
+   * `traceparent`/`tracestate` of the active publish span, `() => injectContext()` from @dmasim/telemetry).
+   * `Nats-Msg-Id` is not affected.
+   */
+  traceHeaders?: () => Readonly<Record<string, string>> | undefined;
 }
 
 /** What the sweep metadata key holds (the adapter adds the codec facts). */
@@ -147,6 +153,13 @@ function isTransient(e: unknown): boolean {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** NATS message headers holding `extra` (a fresh object per message: the client adds Nats-Msg-Id to it). */
+function headersOf(extra: Readonly<Record<string, string>>): ReturnType<typeof natsHeaders> {
+  const h = natsHeaders();
+  for (const [k, v] of Object.entries(extra)) h.set(k, v);
+  return h;
+}
+
 /** A counting semaphore: at most `n` holders; the rest wait in order. */
 class Slots {
   private free: number;
@@ -185,6 +198,7 @@ export class JetStreamEventLog implements EventLog, EventLogReader {
   private readonly slots: Slots;
   private readonly ackTimeoutMs: number;
   private readonly retryForMs: number;
+  private readonly traceHeaders: (() => Readonly<Record<string, string>> | undefined) | undefined;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -206,6 +220,7 @@ export class JetStreamEventLog implements EventLog, EventLogReader {
     this.slots = new Slots(o.maxInFlight ?? 256);
     this.ackTimeoutMs = o.ackTimeoutMs ?? 10_000;
     this.retryForMs = o.retryForMs ?? 120_000;
+    this.traceHeaders = o.traceHeaders;
   }
 
   /**
@@ -319,6 +334,7 @@ export class JetStreamEventLog implements EventLog, EventLogReader {
     }
     let failure: unknown;
     const running: Promise<void>[] = [];
+    const extra = this.traceHeaders?.();
     for (const f of frames) {
       if (failure !== undefined) break;
       await this.slots.take();
@@ -329,7 +345,12 @@ export class JetStreamEventLog implements EventLog, EventLogReader {
       const subject = this.subject(sweepId, f.scenarioId, f.attempt);
       const msgID = frameMsgId(sweepId, f);
       const p = this.retrying(`publish ${msgID}`, () =>
-        this.js.publish(subject, f.bytes, { msgID, timeout: this.ackTimeoutMs, expect: { streamName: this.stream } }),
+        this.js.publish(subject, f.bytes, {
+          msgID,
+          timeout: this.ackTimeoutMs,
+          expect: { streamName: this.stream },
+          ...(extra ? { headers: headersOf(extra) } : {}),
+        }),
       ).then(
         (ack) => {
           if (ack.duplicate) this.stats.duplicates++;

@@ -44,6 +44,8 @@ export const MessagingSystem = {
   BULLMQ: 'bullmq',
   NATS: 'nats',
   MEMORY: 'dmasim.memory',
+  /** The embedded event log: a local file (`events.dmlog`). */
+  FILE: 'dmasim.file',
 } as const;
 
 /** General semantic-convention keys used on dmasim spans and metrics (stable ones). */

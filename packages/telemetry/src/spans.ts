@@ -340,6 +340,8 @@ export interface PublishSpanInfo {
   readonly bodyBytes?: number;
   /** Parent context when it is not the active one (e.g. the scenario span of a pool thread). */
   readonly parent?: TraceCarrier;
+  /** `messaging.system` (default `nats`; `dmasim.file` for the embedded file log). */
+  readonly system?: string;
 }
 
 /**
@@ -355,7 +357,7 @@ export async function withPublishSpan<T>(
   if (!tel.tracing) return fn(() => {});
   const subject = eventSubject(info.sweepId);
   const attributes: Attributes = {
-    [Messaging.SYSTEM]: MessagingSystem.NATS,
+    [Messaging.SYSTEM]: info.system ?? MessagingSystem.NATS,
     [Messaging.OPERATION_TYPE]: MessagingOperationType.SEND,
     [Messaging.OPERATION_NAME]: 'publish',
     [Messaging.DESTINATION_NAME]: subject,

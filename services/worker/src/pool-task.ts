@@ -7,6 +7,7 @@
 
 import type { EventFrame, ScenarioEventsRecord, ScenarioRecord } from '@dmasim/adapters';
 import { runScenario, Sweep, type SweepSpec, toPlainError, validateScenario } from '@dmasim/core';
+import { Dmasim, epochMs, SpanName, ThreadRecorder, type ThreadSpan } from '@dmasim/telemetry/thread';
 
 /** One pool task: scenarios `[start, end)` of a sweep. */
 export interface PoolTask {
@@ -20,6 +21,10 @@ export interface PoolTask {
   readonly attempt: number;
   /** Encode every event into frames and return them (event log on). */
   readonly events?: boolean;
+  /** W3C context of the shard's span (telemetry on): the thread records its spans under it. */
+  readonly trace?: Readonly<Record<string, string>>;
+  /** When the task was handed to the pool, epoch ms (telemetry: thread-pool wait). */
+  readonly submittedAtMs?: number;
 }
 
 /** What a task returns to the worker's main thread. */
@@ -31,6 +36,10 @@ export interface PoolTaskResult {
   readonly logs: ScenarioEventsRecord[];
   /** Time spent simulating in the thread, ms. */
   readonly busyMs: number;
+  /** Spans recorded in the thread (a sampled `trace` only), for the main thread to export. */
+  readonly spans: ThreadSpan[];
+  /** When the thread started the task, epoch ms. */
+  readonly startedAtMs: number;
 }
 
 const sweeps = new Map<string, Sweep>();
@@ -47,52 +56,68 @@ function sweepFor(task: PoolTask): Sweep {
 
 /** Runs a task; per-scenario input errors are recorded in that scenario's record, not thrown. */
 export default function runPoolTask(task: PoolTask): PoolTaskResult {
+  const startedAtMs = epochMs();
   const t0 = performance.now();
+  const rec = new ThreadRecorder(task.trace);
   const sweep = sweepFor(task);
   const records: ScenarioRecord[] = [];
   const frames: EventFrame[] = [];
   const logs: ScenarioEventsRecord[] = [];
-  for (let i = task.start; i < task.end; i++) {
-    const p = sweep.scenarioAt(i);
-    try {
-      const spec = validateScenario(p.scenario, `${sweep.id}#${i}`);
-      let nFrames = 0;
-      const summary = runScenario(spec, {
-        scenarioId: p.id,
-        attempt: task.attempt,
-        validate: false,
-        ...(task.events
-          ? {
-              onFrame: (bytes, meta) => {
-                nFrames++;
-                frames.push({
-                  scenarioId: p.id,
-                  attempt: meta.attempt,
-                  frameIndex: meta.frameIndex,
-                  firstSeq: meta.firstSeq,
-                  count: meta.count,
-                  bytes: bytes.slice(),
-                });
-              },
-            }
-          : {}),
+  const taskAttributes = {
+    [Dmasim.POOL_TASK_START]: task.start,
+    [Dmasim.POOL_TASK_END]: task.end,
+    ...(task.submittedAtMs !== undefined
+      ? { [Dmasim.POOL_WAIT_MS]: Math.max(0, startedAtMs - task.submittedAtMs) }
+      : {}),
+  };
+  rec.run(SpanName.POOL_TASK, taskAttributes, () => {
+    for (let i = task.start; i < task.end; i++) {
+      const p = sweep.scenarioAt(i);
+      const attributes = { [Dmasim.SCENARIO_ID]: p.id, [Dmasim.SCENARIO_INDEX]: i, [Dmasim.SCENARIO_SEED]: p.seed };
+      rec.run(SpanName.SCENARIO, attributes, (span) => {
+        try {
+          const spec = validateScenario(p.scenario, `${sweep.id}#${i}`);
+          let nFrames = 0;
+          const summary = runScenario(spec, {
+            scenarioId: p.id,
+            attempt: task.attempt,
+            validate: false,
+            ...(task.events
+              ? {
+                  onFrame: (bytes, meta) => {
+                    nFrames++;
+                    frames.push({
+                      scenarioId: p.id,
+                      attempt: meta.attempt,
+                      frameIndex: meta.frameIndex,
+                      firstSeq: meta.firstSeq,
+                      count: meta.count,
+                      bytes: bytes.slice(),
+                    });
+                  },
+                }
+              : {}),
+          });
+          if (task.events) {
+            logs.push({
+              scenarioId: p.id,
+              attempt: task.attempt,
+              frames: nFrames,
+              events: summary.eventCount,
+              lastSeq: summary.eventCount - 1,
+              stateHash: summary.stateHash,
+            });
+          }
+          span.setAttribute(Dmasim.SCENARIO_EVENTS, summary.eventCount);
+          records.push({ index: i, id: p.id, seed: p.seed, group: p.group, summary });
+        } catch (e) {
+          const err = toPlainError(e);
+          if (err.code === 'INTERNAL') throw e; // a bug: fail the shard so it is retried and reported
+          span.recordError(e);
+          records.push({ index: i, id: p.id, seed: p.seed, group: p.group, error: err });
+        }
       });
-      if (task.events) {
-        logs.push({
-          scenarioId: p.id,
-          attempt: task.attempt,
-          frames: nFrames,
-          events: summary.eventCount,
-          lastSeq: summary.eventCount - 1,
-          stateHash: summary.stateHash,
-        });
-      }
-      records.push({ index: i, id: p.id, seed: p.seed, group: p.group, summary });
-    } catch (e) {
-      const err = toPlainError(e);
-      if (err.code === 'INTERNAL') throw e; // a bug: fail the shard so it is retried and reported
-      records.push({ index: i, id: p.id, seed: p.seed, group: p.group, error: err });
     }
-  }
-  return { records, frames, logs, busyMs: performance.now() - t0 };
+  });
+  return { records, frames, logs, busyMs: performance.now() - t0, spans: rec.take(), startedAtMs };
 }

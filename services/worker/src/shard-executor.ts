@@ -4,8 +4,24 @@
  * {@link ShardHandler} that both the BullMQ consumer and the in-process queue call.
  */
 import { hostname } from 'node:os';
-import type { EventLog, ResultStore, ShardHandler, ShardJob, ShardOutcome } from '@dmasim/adapters';
+import {
+  type EventLog,
+  JetStreamEventLog,
+  type ResultStore,
+  type ShardHandler,
+  type ShardJob,
+  type ShardOutcome,
+} from '@dmasim/adapters';
 import { DmasimError, ErrorCode, fnv1a64Hex } from '@dmasim/core';
+import {
+  collectPoolTask,
+  MessagingSystem,
+  type PoolTaskTelemetry,
+  poolTaskTelemetry,
+  scenarioMetrics,
+  type Telemetry,
+  withPublishSpan,
+} from '@dmasim/telemetry';
 import type { ScenarioPool } from './pool.ts';
 import type { PoolTaskResult } from './pool-task.ts';
 
@@ -23,6 +39,12 @@ export interface ShardExecutorOptions {
    * a worker killed in between leaves the shard to be retried, never half-counted.
    */
   readonly eventLog?: EventLog;
+  /**
+   * Telemetry (docs/TELEMETRY.md): pool tasks carry the active (shard) span's context and return their
+   * thread spans, which are exported here; scenario metrics are recorded; publishing runs in a
+   * `publish dmasim.ev.<sweep>` span.
+   */
+  readonly telemetry?: Telemetry;
 }
 
 /** Runs shards on a pool and stores their results. */
@@ -64,8 +86,10 @@ export class ShardExecutor {
     const threads = this.opts.pool.threads;
     const taskSize = Math.max(1, this.opts.taskSize ?? spec.taskSize ?? Math.ceil(n / threads));
     const events = this.opts.eventLog !== undefined;
+    const tel = this.opts.telemetry;
     const tasks: Promise<PoolTaskResult>[] = [];
     for (let s = job.start; s < job.end; s += taskSize) {
+      const sent: PoolTaskTelemetry | undefined = tel ? poolTaskTelemetry(tel) : undefined;
       const task = {
         sweepKey: spec.key,
         sweepJson: spec.json,
@@ -73,17 +97,37 @@ export class ShardExecutor {
         end: Math.min(job.end, s + taskSize),
         attempt: ctx.attempt,
         events,
+        ...sent,
       };
-      tasks.push(this.opts.pool.run(task, ctx.signal));
+      const run = this.opts.pool.run(task, ctx.signal);
+      tasks.push(
+        tel && sent
+          ? run.then((r) => {
+              collectPoolTask(tel, job.sweepId, sent, r);
+              return r;
+            })
+          : run,
+      );
     }
     const results = await Promise.all(tasks);
     const records = results.flatMap((r) => r.records);
-    if (this.opts.eventLog) {
-      await this.opts.eventLog.publish(
-        job.sweepId,
-        results.flatMap((r) => r.frames),
-      );
-      for (const r of results) for (const log of r.logs) await this.opts.eventLog.recordScenario(job.sweepId, log);
+    if (tel) for (const r of records) tel.metrics.recordScenario(scenarioMetrics(job.sweepId, r));
+    const eventLog = this.opts.eventLog;
+    if (eventLog) {
+      const frames = results.flatMap((r) => r.frames);
+      const publish = (): Promise<void> => eventLog.publish(job.sweepId, frames);
+      await (tel && frames.length > 0
+        ? withPublishSpan(
+            tel,
+            {
+              sweepId: job.sweepId,
+              messages: frames.length,
+              system: eventLog instanceof JetStreamEventLog ? MessagingSystem.NATS : MessagingSystem.FILE,
+            },
+            publish,
+          )
+        : publish());
+      for (const r of results) for (const log of r.logs) await eventLog.recordScenario(job.sweepId, log);
     }
     this.shardsRun++;
     const stored = await this.opts.store.putShard({

@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { BullmqConsumer, type BullmqConsumerOptions, type EventLog, RedisResultStore } from '@dmasim/adapters';
+import { bullmqTelemetry, instrumentShardHandler, type Telemetry } from '@dmasim/telemetry';
 import { ScenarioPool } from './pool.ts';
 import { ShardExecutor } from './shard-executor.ts';
 
@@ -35,6 +36,11 @@ export interface WorkerNodeOptions {
   readonly healthHost?: string;
   /** Publish every event here (JetStream); closed at shutdown. */
   readonly eventLog?: EventLog;
+  /**
+   * Telemetry (docs/TELEMETRY.md): a CONSUMER span and metrics per shard, BullMQ's metrics, the pool
+   * threads' spans. The caller owns it (initTelemetry before, shutdown after `closed`).
+   */
+  readonly telemetry?: Telemetry;
 }
 
 /** A running worker node. */
@@ -59,14 +65,20 @@ export function startWorkerNode(opts: WorkerNodeOptions): WorkerNode {
     ...(opts.stalledIntervalMs ? { stalledIntervalMs: opts.stalledIntervalMs } : {}),
     ...(opts.name ? { name: opts.name } : {}),
   };
+  const bullTelemetry = opts.telemetry ? bullmqTelemetry(opts.telemetry) : undefined;
+  if (bullTelemetry) consumerOpts.telemetry = bullTelemetry;
   const consumer = new BullmqConsumer(consumerOpts);
   const executor = new ShardExecutor({
     pool,
     store,
     workerName: consumer.name,
     ...(opts.eventLog ? { eventLog: opts.eventLog } : {}),
+    ...(opts.telemetry ? { telemetry: opts.telemetry } : {}),
   });
-  consumer.start(executor.handle, { concurrency: opts.concurrency ?? pool.threads });
+  const handler = opts.telemetry
+    ? instrumentShardHandler(opts.telemetry, executor.handle, { clientId: consumer.name })
+    : executor.handle;
+  consumer.start(handler, { concurrency: opts.concurrency ?? pool.threads });
   log(`worker ${consumer.name}: ${pool.threads} threads, taking shard jobs from ${opts.redis}`);
   let health: Server | undefined;
   if (opts.healthPort !== undefined) {

@@ -23,6 +23,15 @@ import {
   Sweep,
   validateScenario,
 } from '@dmasim/core';
+import {
+  bullmqTelemetry,
+  describeTelemetry,
+  initTelemetry,
+  injectContext,
+  instrumentEnqueue,
+  instrumentShardHandler,
+  withSweepSpan,
+} from '@dmasim/telemetry';
 import { ScenarioPool, ShardExecutor } from '@dmasim/worker';
 import { type Command, Option } from 'commander';
 import { ExitCode } from '../exit.ts';
@@ -41,6 +50,7 @@ interface SweepOpts {
   progress: boolean;
   cancel?: boolean;
   json?: boolean;
+  trace?: boolean;
 }
 
 /** Reads, resolves and validates a sweep file; nothing is enqueued when this throws. */
@@ -81,28 +91,42 @@ export function loadSweep(file: string, shardSize?: number): { sweep: Sweep; spe
 async function sweepAction(file: string, o: SweepOpts): Promise<void> {
   const { sweep, specJson } = loadSweep(file, o.shardSize);
   const out = resolve(o.out ?? sweep.id);
+  const tel = initTelemetry({
+    serviceName: 'dmasim-coordinator',
+    trace: o.trace === true,
+    traceFile: join(out, 'trace.jsonl'),
+  });
+  if (tel.config.enabled) process.stderr.write(`sweep ${sweep.id}: ${describeTelemetry(tel.config)}\n`);
   let queue: JobQueue;
   let store: ResultStore;
   let pool: ScenarioPool | undefined;
   let local: MemoryQueue | undefined;
   let eventLog: EventLog | undefined;
   if (o.nats) {
-    const js = await JetStreamEventLog.connect({ url: o.nats });
+    const js = await JetStreamEventLog.connect({ url: o.nats, traceHeaders: () => injectContext() });
     eventLog = js;
     await js.recordSweep(sweep.id, { size: sweep.size, shards: sweep.shardCount, axes: sweep.axes.map((a) => a.name) });
   }
   if (o.redis) {
-    queue = new BullmqQueue({ url: o.redis });
+    const telemetry = bullmqTelemetry(tel);
+    queue = instrumentEnqueue(tel, new BullmqQueue({ url: o.redis, ...(telemetry ? { telemetry } : {}) }));
     store = new RedisResultStore({ url: o.redis });
   } else {
     mkdirSync(out, { recursive: true });
     store = new MemoryResultStore({ dir: out });
     local = new MemoryQueue();
-    queue = local;
+    queue = instrumentEnqueue(tel, local, { system: 'dmasim.memory' });
     pool = new ScenarioPool({ threads: o.threads });
     if (!eventLog && o.events) eventLog = new FileEventLog({ dir: out });
-    const executor = new ShardExecutor({ pool, store, workerName: 'embedded', ...(eventLog ? { eventLog } : {}) });
-    local.start(executor.handle, { concurrency: Math.max(1, Math.min(o.threads, 4)) });
+    const executor = new ShardExecutor({
+      pool,
+      store,
+      workerName: 'embedded',
+      telemetry: tel,
+      ...(eventLog ? { eventLog } : {}),
+    });
+    const handler = instrumentShardHandler(tel, executor.handle, { system: 'dmasim.memory', clientId: 'embedded' });
+    local.start(handler, { concurrency: Math.max(1, Math.min(o.threads, 4)) });
   }
   const ctl = new AbortController();
   const onSignal = (): void => ctl.abort();
@@ -119,13 +143,25 @@ async function sweepAction(file: string, o: SweepOpts): Promise<void> {
       `sweep ${sweep.id}: ${sweep.size} scenarios in ${sweep.shardCount} shards of ${sweep.shardSize}, ` +
         `${o.redis ? `distributed via ${o.redis}` : `embedded, ${o.threads} threads`}\n`,
     );
-    const outcome = await runSweep(sweep, specJson, {
-      queue,
-      store,
-      maxInFlight: o.maxInFlight,
-      onProgress: (p) => display.update(p),
-      signal: ctl.signal,
-    });
+    const spanInfo = {
+      sweepId: sweep.id,
+      scenarios: sweep.size,
+      shards: sweep.shardCount,
+      shardSize: sweep.shardSize,
+      mode: o.redis ? 'distributed' : 'embedded',
+    };
+    const outcome = await withSweepSpan(tel, spanInfo, () =>
+      runSweep(sweep, specJson, {
+        queue,
+        store,
+        maxInFlight: o.maxInFlight,
+        onProgress: (p) => {
+          display.update(p);
+          tel.metrics.recordProgress(p);
+        },
+        signal: ctl.signal,
+      }),
+    );
     display.stop();
     if (outcome.state === 'interrupted') {
       process.stderr.write(`sweep ${sweep.id}: interrupted; run the same command again to resume\n`);
@@ -166,6 +202,7 @@ async function sweepAction(file: string, o: SweepOpts): Promise<void> {
     await eventLog?.close();
     await queue.close();
     await store.close();
+    await tel.shutdown();
   }
 }
 
@@ -212,6 +249,10 @@ export const sweepCommand: CliCommand = {
       .option('--no-progress', 'no progress bar or progress lines')
       .option('--cancel', 'cancel the sweep (with --redis: removes its queued shards)')
       .option('--json', 'also print report.json to stdout')
+      .option(
+        '--trace',
+        'record traces and metrics (to the OTEL_EXPORTER_OTLP_* endpoint if set, else <out>/trace.jsonl)',
+      )
       .action(async (file: string, o: SweepOpts) => {
         if (o.redis && !/^rediss?:\/\//.test(o.redis))
           throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `--redis: expected redis://host:port, got "${o.redis}"`);

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { JetStreamEventLog } from '@dmasim/adapters';
 import { DmasimError, ErrorCode } from '@dmasim/core';
+import { describeTelemetry, initTelemetry, injectContext } from '@dmasim/telemetry';
 import { startWorkerNode } from '@dmasim/worker';
 import { type Command, Option } from 'commander';
 import { intOption } from '../options.ts';
@@ -57,6 +58,7 @@ export const workerCommand: CliCommand = {
           .argParser(intOption('--health-port', 1, 65535))
           .env('DMASIM_HEALTH_PORT'),
       )
+      .option('--trace', 'record traces and metrics (to the OTEL_EXPORTER_OTLP_* endpoint, else http://localhost:4318)')
       .action(
         async (o: {
           redis: string;
@@ -68,10 +70,15 @@ export const workerCommand: CliCommand = {
           name?: string;
           healthPort?: number;
           nats?: string;
+          trace?: boolean;
         }) => {
           if (!/^rediss?:\/\//.test(o.redis))
             throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `--redis: expected redis://host:port, got "${o.redis}"`);
-          const eventLog = o.nats ? await JetStreamEventLog.connect({ url: o.nats }) : undefined;
+          const telemetry = initTelemetry({ serviceName: 'dmasim-worker', trace: o.trace === true });
+          if (telemetry.config.enabled) process.stderr.write(`worker: ${describeTelemetry(telemetry.config)}\n`);
+          const eventLog = o.nats
+            ? await JetStreamEventLog.connect({ url: o.nats, traceHeaders: () => injectContext() })
+            : undefined;
           const node = startWorkerNode({
             ...(eventLog ? { eventLog } : {}),
             redis: o.redis,
@@ -82,8 +89,10 @@ export const workerCommand: CliCommand = {
             stalledIntervalMs: o.stalledInterval,
             ...(o.name ? { name: o.name } : {}),
             ...(o.healthPort ? { healthPort: o.healthPort } : {}),
+            telemetry,
           });
           await node.closed;
+          await telemetry.shutdown();
         },
       );
   },
