@@ -205,9 +205,10 @@ export const mapCommand: CliCommand = {
         .command('map')
         .summary(this.summary)
         .description(
-          'Export BAR ranges of --exporter as a dma-buf (vfio-pci checks), attach --importer and map it as\n' +
-            'dma_buf_phys_vec_to_sgt() does: the P2PDMA map type, then PCI bus addresses, one IOVA block, or\n' +
-            'dma_map_phys per range. Exit 0 when the mapping succeeds, 1 when the kernel would refuse it.',
+          'Export BAR ranges of --exporter as a dma-buf (with the vfio-pci checks), attach --importer and map it as ' +
+            'dma_buf_phys_vec_to_sgt() does: the P2PDMA map type, then PCI bus addresses, one IOVA block, or ' +
+            'dma_map_phys per range. Prints the map type and why, the mode, the SG table and every event. ' +
+            'Exit 0 when the mapping succeeds, 1 when the kernel would refuse it, 2 for usage errors, 3 for bad input.',
         )
         .requiredOption(
           '--topology <FILE>',

@@ -249,8 +249,8 @@ export const runCommand: CliCommand = {
       .command('run')
       .summary(this.summary)
       .description(
-        'Run one scenario (YAML or JSON; see docs/SCENARIOS.md): the machine, its exporters and importers, and a\n' +
-          'workload generated from the seed or re-driven from a recorded event log. Prints the summary: map types,\n' +
+        'Run one scenario (YAML or JSON; see docs/SCENARIOS.md): the machine, its exporters and importers, and a ' +
+          'workload generated from the seed or re-driven from a recorded event log. Prints the summary: map types, ' +
           'modes, SG entries, IOVA use per domain, failures, fallbacks, leaks, hazards and the final state hash.',
       )
       .argument('<SCENARIO>', 'scenario file; its topology and trace files are read relative to it')
