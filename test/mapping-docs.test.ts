@@ -24,5 +24,9 @@ test('docs/EVENTS.md lists exactly the events of the schema (DMASIM_WRITE_DOCS=1
     writeFileSync(DOC, `${text.slice(0, a + BEGIN.length)}\n${want}\n${text.slice(b)}`);
     return;
   }
-  assert.equal(rendered(text), want, 'the event reference is stale: run DMASIM_WRITE_DOCS=1 node --conditions=@dmasim/source --test test/mapping-docs.test.ts');
+  assert.equal(
+    rendered(text),
+    want,
+    'the event reference is stale: run DMASIM_WRITE_DOCS=1 node --conditions=@dmasim/source --test test/mapping-docs.test.ts',
+  );
 });
