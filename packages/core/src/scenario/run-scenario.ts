@@ -72,10 +72,8 @@ export function runScenario(spec: ScenarioSpec, opts: RunOptions = {}): Scenario
   }
   const sim = new Simulator(config, { scenarioId, ...(onEvent ? { onEvent } : {}) });
   const stats = new RunStats(sim);
-  const after = () => {
-    stats.sample();
-    opts.afterOperation?.(sim);
-  };
+  const user = opts.afterOperation;
+  const after = user ? () => user(sim) : undefined;
   let traceSkipped: number | undefined;
   if (trace && 'ops' in trace) {
     traceSkipped = runTraceOps(sim, trace.ops, trace.deviceMap, after);

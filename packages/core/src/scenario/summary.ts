@@ -217,6 +217,8 @@ export class RunStats {
         this.inMap = false;
         const ok = e.data.result === 0;
         this.count('map', !ok);
+        // IOVA use only grows when something is mapped: the peak is sampled here, not after every operation.
+        this.sample();
         if (!ok || e.data.mode === 'none') return;
         this.modes[e.data.mode]++;
         this.sg.counts[bucket(e.data.nents)]!++;
@@ -288,7 +290,7 @@ export class RunStats {
     }
   }
 
-  /** Samples IOVA use (after every operation). */
+  /** Samples IOVA use (at the end of every map attempt, the only time it can reach a new peak). */
   sample(): void {
     for (const d of this.sim.domainList()) {
       const acc = this.domains.get(d.id);
