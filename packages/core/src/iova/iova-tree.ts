@@ -61,15 +61,15 @@ export const FIT_CAP = 64;
 
 /**
  * Largest block of alignment `2^k` (k >= 1) that fits, placed at the top, in the gap of `g` pfns below a
- * node starting at `lo`, saturated at {@link FIT_CAP}: `lo - align_up(lo - g, 2^k)`, or 0.
+ * node starting at `lo`, saturated at {@link FIT_CAP}: `lo - align_up(lo - g, 2^k)`, i.e. `g` minus the
+ * pfns skipped to align the gap's start, `(-(lo - g)) mod 2^k`. The low 6 bits of `lo - g` (taken
+ * through `>>> 0`, which is exact modulo 2^32 for any integer) decide it for every k up to 6.
  */
 function ownFit(lo: number, g: number, k: number): number {
-  const p = 2 ** k;
-  if (g >= FIT_CAP + p) return FIT_CAP;
+  if (g >= 2 * FIT_CAP) return FIT_CAP;
   if (g <= 0) return 0;
-  const a = lo - g;
-  const r = a % p;
-  const c = lo - (r === 0 ? a : a + p - r);
+  const skip = (64 - ((lo - g) >>> 0)) & ((1 << k) - 1);
+  const c = g - skip;
   return c <= 0 ? 0 : Math.min(c, FIT_CAP);
 }
 
@@ -417,13 +417,21 @@ export class IovaTree {
     const I = this.I;
     const M = this.M;
     const g = F[x + 2]!;
-    const lo = F[x]!;
-    const f1 = ownFit(lo, g, 1);
-    const f2 = ownFit(lo, g, 2);
-    const f3 = ownFit(lo, g, 3);
-    const f4 = ownFit(lo, g, 4);
-    const f5 = ownFit(lo, g, 5);
-    const f6 = ownFit(lo, g, 6);
+    let f1 = FIT_CAP;
+    let f2 = FIT_CAP;
+    let f3 = FIT_CAP;
+    let f4 = FIT_CAP;
+    let f5 = FIT_CAP;
+    let f6 = FIT_CAP;
+    if (g < 2 * FIT_CAP) {
+      const lo = F[x]!;
+      f1 = ownFit(lo, g, 1);
+      f2 = ownFit(lo, g, 2);
+      f3 = ownFit(lo, g, 3);
+      f4 = ownFit(lo, g, 4);
+      f5 = ownFit(lo, g, 5);
+      f6 = ownFit(lo, g, 6);
+    }
     let p = from;
     while (p !== NIL) {
       const b = 2 * p;
@@ -641,15 +649,15 @@ export class IovaTree {
   erase(n: number, pred = -1, succ = -1): void {
     if (pred < 0) pred = this.prev(n);
     if (succ < 0) succ = this.next(n);
-    // succ's gap grows: set it first and cover it in succ's own bounds (rotations recompute from them);
-    // after the erase, wherever succ ends up, its ancestors are raised.
+    // succ's gap grows: raise succ and its ancestors first. The erase then only moves aggregates (a
+    // subtree that takes another's place takes its aggregate) or recomputes them from children, which
+    // keeps every bound an upper bound that does not decrease going up.
     if (succ !== NIL) {
       this.F[succ + 2] = gapOf(this.F[succ]!, pred === NIL ? -1 : this.F[pred + 1]!);
       this.raise(succ, succ);
     }
     const rebalance = this.eraseAugmented(n);
     if (rebalance !== NIL) this.eraseColor(rebalance);
-    if (succ !== NIL) this.raise(succ, succ);
     this.count--;
     this.I[n + 1] = this.freeIds;
     this.freeIds = n;
