@@ -4,7 +4,8 @@
  * to the in-process OTLP receiver; the test asserts one trace from the coordinator's sweep span through the
  * enqueue batches, every shard (on both workers), its pool tasks and scenarios (recorded in the worker
  * threads) and the publishing of its event frames, with every parent present, and the W3C context of the
- * publish spans in the frames' NATS headers beside their unchanged Nats-Msg-Id.
+ * publish spans in the frames' NATS headers beside their unchanged Nats-Msg-Id; a replay from JetStream is
+ * its own trace, linked back to those publish spans.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -215,6 +216,24 @@ test('a distributed sweep is one connected trace: coordinator -> queue -> two wo
   } finally {
     await nc.close();
   }
+
+  // A replay from JetStream is a trace of its own, linked back to the publish spans of the frames it read.
+  const replay = await runCliProcess(['replay', '--nats', nats.url, '--sweep', 'small', '--verify'], {
+    env: otelEnv('dmasim-replay', 'replayer'),
+    timeoutMs: 120_000,
+  });
+  assert.equal(replay.code, 0, replay.stderr);
+  await rx.waitForSpans((s) => s.some((x) => x.name === 'process dmasim.ev.small'), 'the replay span', 20_000);
+  const replaySpan = rx.spans.find((x) => x.name === 'process dmasim.ev.small')!;
+  assert.equal(replaySpan.kind, 'CONSUMER');
+  assert.equal(replaySpan.resource['service.name'], 'dmasim-replay');
+  assert.notEqual(replaySpan.traceId, root.traceId);
+  assert.deepEqual(
+    replaySpan.links.map((l) => `${l.traceId}/${l.spanId}`).sort(),
+    publishes.map((p) => `${p.traceId}/${p.spanId}`).sort(),
+    'one link to each publish span',
+  );
+  assert.ok((replaySpan.attributes['dmasim.replay.frames'] as number) >= shards);
 
   // Metrics came from both workers.
   await rx.waitForMetrics(

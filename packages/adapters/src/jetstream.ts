@@ -426,7 +426,13 @@ export class JetStreamEventLog implements EventLog, EventLogReader {
       const bytes = m.data;
       const source = `stream ${this.stream} seq ${m.seq}`;
       const meta: FrameMeta = decodeFrameHeader(bytes, source);
-      yield { meta, bytes, source };
+      // The W3C context the publisher put in the headers (telemetry: replay links back to it).
+      const traceparent = m.headers?.get('traceparent');
+      const tracestate = m.headers?.get('tracestate');
+      const frame: StoredFrame & { readonly trace?: Readonly<Record<string, string>> } = traceparent
+        ? { meta, bytes, source, trace: tracestate ? { traceparent, tracestate } : { traceparent } }
+        : { meta, bytes, source };
+      yield frame;
     }
   }
 

@@ -1,5 +1,7 @@
 import { writeFileSync } from 'node:fs';
+import type { StoredFrame } from '@dmasim/adapters';
 import { DmasimError, ErrorCode, type SimEvent } from '@dmasim/core';
+import { initTelemetry, type ReplayLinker, type Telemetry, withReplaySpan } from '@dmasim/telemetry';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ExitCode } from '../exit.ts';
 import type { CliCommand } from './registry.ts';
@@ -20,6 +22,15 @@ interface ReplayOpts extends FtraceOpts {
   stream?: string;
   bucket?: string;
   ftrace?: string;
+  trace?: boolean;
+}
+
+/** Frames as they are read, each reported to the replay span's linker (its publisher's context). */
+async function* linkedFrames(frames: AsyncIterable<StoredFrame>, linker: ReplayLinker): AsyncGenerator<StoredFrame> {
+  for await (const f of frames) {
+    linker.frame((f as { trace?: Readonly<Record<string, string>> }).trace);
+    yield f;
+  }
 }
 
 function seqOption(v: string): number {
@@ -71,6 +82,9 @@ async function replayAction(file: string | undefined, o: ReplayOpts): Promise<vo
   if (o.nats === undefined && file === undefined) return usage('give an event log FILE, or --nats URL --sweep ID');
   if (o.nats !== undefined && o.sweep === undefined) return usage('--nats needs --sweep ID');
   let source: ReplaySource;
+  // A replay from JetStream is traced (OTEL_* variables or --trace): one span, linked to the publish spans.
+  const tel: Telemetry | undefined =
+    o.nats !== undefined ? initTelemetry({ serviceName: 'dmasim-replay', trace: o.trace === true }) : undefined;
   if (o.nats !== undefined) {
     source = await openNatsSource(o.nats, o.sweep!, {
       ...(o.stream ? { stream: o.stream } : {}),
@@ -91,22 +105,31 @@ async function replayAction(file: string | undefined, o: ReplayOpts): Promise<vo
     }
     const filter = o.scenario === undefined ? {} : { scenarioId: o.scenario, ...(rec ? { attempt: rec.attempt } : {}) };
     const t0 = performance.now();
-    const report = await replayFrames(source.frames(filter), {
-      ...(source.records ? { records: source.records } : {}),
-      ...(o.scenario !== undefined ? { scenarioId: o.scenario } : {}),
-      verify: o.verify === true,
-      ...(o.until !== undefined ? { until: o.until } : {}),
-      ...(wantTimeline
-        ? {
-            onEvent: (e: SimEvent, attempt: number) => {
-              if (collected.size > 1 && !collected.has(attempt)) return;
-              const list = collected.get(attempt) ?? [];
-              list.push(e);
-              collected.set(attempt, list);
-            },
-          }
-        : {}),
-    });
+    const replay = (frames: AsyncIterable<StoredFrame>) =>
+      replayFrames(frames, {
+        ...(source.records ? { records: source.records } : {}),
+        ...(o.scenario !== undefined ? { scenarioId: o.scenario } : {}),
+        verify: o.verify === true,
+        ...(o.until !== undefined ? { until: o.until } : {}),
+        ...(wantTimeline
+          ? {
+              onEvent: (e: SimEvent, attempt: number) => {
+                if (collected.size > 1 && !collected.has(attempt)) return;
+                const list = collected.get(attempt) ?? [];
+                list.push(e);
+                collected.set(attempt, list);
+              },
+            }
+          : {}),
+      });
+    const report =
+      tel !== undefined
+        ? await withReplaySpan(
+            tel,
+            { sweepId: o.sweep!, ...(o.scenario !== undefined ? { scenarioId: o.scenario } : {}) },
+            (linker) => replay(linkedFrames(source.frames(filter), linker)),
+          )
+        : await replay(source.frames(filter));
     const seconds = (performance.now() - t0) / 1000;
     if (report.scenarios.length === 0) {
       // Nothing to replay is never a success: a wrong sweep id or an empty log would otherwise "verify".
@@ -151,6 +174,7 @@ async function replayAction(file: string | undefined, o: ReplayOpts): Promise<vo
     if (!report.ok) process.exitCode = ExitCode.FAILED;
   } finally {
     await source.close();
+    await tel?.shutdown();
   }
 }
 
@@ -183,6 +207,7 @@ export const replayCommand: CliCommand = {
       .option('--json', 'print the report as JSON')
       .option('--stream <name>', 'JetStream stream (default DMASIM_EVENTS)')
       .option('--bucket <name>', 'KV bucket (default dmasim_sweeps)')
+      .option('--trace', 'with --nats: record the replay as a span linked to the spans that published its frames')
       .option('--ftrace <file>', 'import a kernel ftrace capture instead of an event log')
       .option('--topology <file>', 'with --ftrace: the machine (dmasim topology, lspci/sysfs/hwloc data)')
       .option('--check', 'with --ftrace: check the capture against what dmasim predicts (exit 1 on a mismatch)')
