@@ -164,7 +164,28 @@ export class RunStats {
       const iova = d.iova;
       this.domains.set(d.id, { reservedPages: iova ? Number(iova.usedPages()) : 0, peakPages: 0, allocFailures: 0 });
     }
-    sim.observers.push((e) => this.observe(e));
+    sim.watch(
+      [
+        'dmabuf.export',
+        'dmabuf.attach',
+        'dmabuf.map.begin',
+        'p2p.map_type',
+        'dma.iova_try_alloc',
+        'dma.map_phys',
+        'dmabuf.map.end',
+        'dmabuf.unmap',
+        'dmabuf.detach',
+        'dmabuf.revoke',
+        'iova.dac_switch',
+        'iova.rcache_flush',
+        'hazard',
+        'error',
+        'device.fault',
+        'exporter.policy',
+        'exporter.migrate',
+      ],
+      (e) => this.observe(e),
+    );
   }
 
   private count(op: string, failed: boolean): void {

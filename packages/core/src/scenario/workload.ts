@@ -135,7 +135,7 @@ export class WorkloadDriver {
       this.importerIndex.set(name, this.importerNames.length);
       this.importerNames.push(name);
     }
-    sim.observers.push((e) => this.observe(e));
+    sim.watch(['dmabuf.attach', 'dmabuf.detach', 'dmabuf.map.end', 'dmabuf.unmap'], (e) => this.observe(e));
   }
 
   private observe(e: SimEvent): void {

@@ -166,7 +166,19 @@ export class Simulator {
   private nextMappingId = 1;
   private ended = false;
   /** Listeners for derived statistics (the run summary). */
-  readonly observers: ((e: SimEvent) => void)[] = [];
+  private readonly watchers = new Map<EventType, ((e: SimEvent) => void)[]>();
+
+  /**
+   * Calls `fn` with every event of the given types, after `onEvent` (derived statistics, the workload
+   * driver's bookkeeping). Dispatch is by type, so the many events nobody watches cost nothing here.
+   */
+  watch(types: readonly EventType[], fn: (e: SimEvent) => void): void {
+    for (const t of types) {
+      const l = this.watchers.get(t);
+      if (l) l.push(fn);
+      else this.watchers.set(t, [fn]);
+    }
+  }
 
   constructor(config: SimConfig, opts: SimulatorOptions) {
     this.config = config;
@@ -217,7 +229,8 @@ export class Simulator {
       data,
     } as SimEvent;
     this.onEvent?.(e);
-    for (let i = 0; i < this.observers.length; i++) this.observers[i]!(e);
+    const w = this.watchers.get(type);
+    if (w !== undefined) for (let i = 0; i < w.length; i++) w[i]!(e);
   };
 
   private onStep(step: IommuStep): void {
