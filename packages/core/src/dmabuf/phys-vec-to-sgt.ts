@@ -66,6 +66,8 @@ export interface SgtMapping {
   readonly ranges: readonly PhysRange[];
   /** DMA direction 0..2. */
   readonly dir: 0 | 1 | 2;
+  /** DMA attributes it was mapped with, reused at unmap (`providerDmaAttrs`, kernel-model.md 7.2). */
+  readonly attrs: number;
   readonly warnings: SgtWarning[];
 }
 
@@ -376,7 +378,7 @@ export function dmaBufPhysVecToSgt(
   const table = entries.slice();
   return {
     ok: true,
-    sgt: { mode, state: state ?? null, entries: table, nents, size, mappedLen, ranges: physVec, dir, warnings },
+    sgt: { mode, state: state ?? null, entries: table, nents, size, mappedLen, ranges: physVec, dir, attrs, warnings },
   };
 }
 
@@ -399,8 +401,10 @@ function splitUnmapHazards(env: SgtEnv, ranges: readonly PhysRange[], onIommu: b
 /**
  * `dma_buf_free_sgt(attach, sgt, dir)` (kernel-model.md 3.6): nothing for BUS_ADDR; `dma_iova_destroy`
  * with the recorded size in IOVA mode; `dma_unmap_phys` for each of the `nents` entries in per-range mode.
+ * The attributes are those the mapping was made with.
  */
-export function dmaBufFreeSgt(env: SgtEnv, sgt: SgtMapping, attrs: number = DmaAttr.MMIO): void {
+export function dmaBufFreeSgt(env: SgtEnv, sgt: SgtMapping): void {
+  const attrs = sgt.attrs;
   const dev = env.dev;
   const opts = { cpu: env.cpu };
   if (sgt.state === null) return;

@@ -90,6 +90,7 @@ export function scenarioToSimConfig(spec: ScenarioSpec, file = '<scenario>'): Si
     swiotlbForce: k.swiotlbForce ?? kdef.swiotlbForce,
     forcedac: spec.iommu?.forcedac ?? kdef.forcedac,
     depotTrim: k.depotTrim ?? kdef.depotTrim,
+    providerDmaAttrs: k.providerDmaAttrs ?? kdef.providerDmaAttrs,
     p2p: {
       ...(k.whitelistVersion !== undefined ? { whitelistVersion: k.whitelistVersion as never } : {}),
       ...(k.whitelistWarnOn !== undefined ? { whitelistWarnOn: k.whitelistWarnOn } : {}),

@@ -181,6 +181,8 @@ export interface ScenarioKernel {
   whitelistWarnOn?: 'acs' | 'verbose';
   /** IOVA domains: run the 100 ms depot trim job (real kernels do; the conformance vectors do not). */
   depotTrim?: boolean;
+  /** DMA attribute bits a provider adds to DMA_ATTR_MMIO for THRU mappings (7.2 `providerDmaAttrs`). Default 0. */
+  providerDmaAttrs?: number;
 }
 
 /** A scenario file. */
@@ -301,6 +303,7 @@ export const SCENARIO_SCHEMA = {
         whitelistVersion: { type: 'string' },
         whitelistWarnOn: { enum: ['acs', 'verbose'] },
         depotTrim: { type: 'boolean' },
+        providerDmaAttrs: { type: 'integer', minimum: 0, maximum: 4294967295 },
       },
     },
     iommu: iommuSchema,

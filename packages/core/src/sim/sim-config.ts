@@ -61,6 +61,11 @@ export interface SimKernelConfig {
   /** `iommu.forcedac=1` (a boot parameter: one value for the whole kernel). */
   readonly forcedac: boolean;
   readonly depotTrim: boolean;
+  /**
+   * DMA attribute bits the provider adds to `DMA_ATTR_MMIO` for THRU mappings, kept per mapping and
+   * reused at unmap (the proposed "carry host bridge DMA attrs" change, kernel-model.md 7.2). Default 0.
+   */
+  readonly providerDmaAttrs: number;
   readonly p2p: P2pOptions;
 }
 
@@ -89,6 +94,7 @@ export function defaultKernelConfig(topology: Topology): SimKernelConfig {
     swiotlbForce: false,
     forcedac: topology.platform.iommu?.forcedac ?? false,
     depotTrim: true,
+    providerDmaAttrs: 0,
     p2p: {},
   };
 }

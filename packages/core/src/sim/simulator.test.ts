@@ -169,3 +169,22 @@ test('replay detects a tampered log at its checkpoint', () => {
     /STATE_HASH_MISMATCH|state hash [0-9a-f]{16} before event seq \d+ \(sim\.state_hash\)/,
   );
 });
+
+test('providerDmaAttrs (7.2): the provider's extra DMA attributes go into every THRU call and are reused at unmap', () => {
+  const { s, events } = sim({
+    importers: [{ device: T1.C, iommu: { mode: 'identity' } }, { device: T1.E }],
+    kernel: { cpus: 1, providerDmaAttrs: 0x2000 },
+  });
+  const d = s.exportBuffer(T1.A, 1, [{ offset: 0n, length: 2n * MiB }]).id!;
+  for (const imp of [T1.C, T1.E]) {
+    const m = s.map(s.attach(d, imp).id!);
+    s.unmap(m.id!);
+  }
+  const attrs = [
+    ...of(events, 'dma.map_phys').map((x) => x.attrs),
+    ...of(events, 'dma.unmap_phys').map((x) => x.attrs),
+    ...of(events, 'dma.iova_link').map((x) => x.attrs),
+  ];
+  assert.ok(attrs.length >= 3);
+  assert.ok(attrs.every((a) => a === 0x2400), `MMIO | CC_SHARED everywhere, found ${attrs.map((a) => a.toString(16))}`);
+});

@@ -786,7 +786,14 @@ export class Simulator {
     if (backing === 'system') return this.mapSystem(a, id, dirNum, end);
 
     const seen: { type: MapTypeName | null } = { type: null };
-    const r = dmaBufPhysVecToSgt(this.sgtEnv(a, id, seen), d.provider, d.physVec, d.size, dirNum);
+    const r = dmaBufPhysVecToSgt(
+      this.sgtEnv(a, id, seen),
+      d.provider,
+      d.physVec,
+      d.size,
+      dirNum,
+      DmaAttr.MMIO | this.config.kernel.providerDmaAttrs,
+    );
     const mapTypeSeen = seen.type;
     if (!r.ok) {
       const st = r.state && r.state.size !== 0n ? { addr: r.state.addr, size: r.state.size } : null;
