@@ -170,7 +170,7 @@ test('replay detects a tampered log at its checkpoint', () => {
   );
 });
 
-test('providerDmaAttrs (7.2): the provider's extra DMA attributes go into every THRU call and are reused at unmap', () => {
+test('providerDmaAttrs (7.2): the extra DMA attributes of the provider go into every THRU call and are reused at unmap', () => {
   const { s, events } = sim({
     importers: [{ device: T1.C, iommu: { mode: 'identity' } }, { device: T1.E }],
     kernel: { cpus: 1, providerDmaAttrs: 0x2000 },
@@ -186,5 +186,8 @@ test('providerDmaAttrs (7.2): the provider's extra DMA attributes go into every 
     ...of(events, 'dma.iova_link').map((x) => x.attrs),
   ];
   assert.ok(attrs.length >= 3);
-  assert.ok(attrs.every((a) => a === 0x2400), `MMIO | CC_SHARED everywhere, found ${attrs.map((a) => a.toString(16))}`);
+  assert.ok(
+    attrs.every((a) => a === 0x2400),
+    `MMIO | CC_SHARED everywhere, found ${attrs.map((a) => a.toString(16))}`,
+  );
 });
