@@ -10,10 +10,24 @@
  * Run: npm run bench -- telemetry
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseSweepFile, runScenario, Sweep, validateScenario } from '@dmasim/core';
-import { Dmasim, initTelemetry, injectContext, SpanName, ThreadRecorder, type ThreadSpan } from '@dmasim/telemetry';
+import { MemoryQueue, MemoryResultStore } from '@dmasim/adapters';
+import { runSweep } from '@dmasim/coordinator';
+import { parseSweepFile, runScenario, Sweep, type SweepSpec, validateScenario } from '@dmasim/core';
+import {
+  Dmasim,
+  initTelemetry,
+  injectContext,
+  instrumentEnqueue,
+  instrumentShardHandler,
+  SpanName,
+  type Telemetry,
+  ThreadRecorder,
+  type ThreadSpan,
+  withSweepSpan,
+} from '@dmasim/telemetry';
+import { ScenarioPool, ShardExecutor } from '@dmasim/worker';
 import { context, trace } from '@opentelemetry/api';
 import { type Benchmark, result } from './harness.ts';
 
@@ -26,7 +40,100 @@ const cpuMs = (): number => {
 
 const CARRIER = { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' };
 
+/** One embedded run of the standard sweep, wired as `dmasim sweep` wires it; wall and CPU seconds. */
+async function embeddedSweep(tel: Telemetry, pool: ScenarioPool, id: string): Promise<{ wall: number; cpu: number }> {
+  const parsed = parseSweepFile(readFileSync(FILE, 'utf8'), FILE);
+  const spec: SweepSpec = { ...parsed.spec, id };
+  const sweep = new Sweep(spec, FILE);
+  const store = new MemoryResultStore();
+  const local = new MemoryQueue();
+  const executor = new ShardExecutor({ pool, store, workerName: 'bench', telemetry: tel });
+  local.start(instrumentShardHandler(tel, executor.handle, { system: 'dmasim.memory' }), { concurrency: pool.threads });
+  const queue = instrumentEnqueue(tel, local, { system: 'dmasim.memory' });
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const info = {
+    sweepId: id,
+    scenarios: sweep.size,
+    shards: sweep.shardCount,
+    shardSize: sweep.shardSize,
+    mode: 'embedded',
+  };
+  const out = await withSweepSpan(tel, info, () => runSweep(sweep, JSON.stringify(spec), { queue, store, pollMs: 5 }));
+  await tel.forceFlush();
+  const wall = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  await local.close(0);
+  if (out.state !== 'done') throw new Error(`sweep ${out.state}`);
+  return { wall, cpu: (c.user + c.system) / 1e6 };
+}
+
+const ROUNDS = 5;
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1]!;
+};
+
 export const benchmarks: Benchmark[] = [
+  {
+    name: 'telemetry-sweep',
+    async run() {
+      const dir = mkdtempSync(join(tmpdir(), 'dmasim-bench-tel-'));
+      const off = initTelemetry({ serviceName: 'dmasim-bench', env: {} });
+      const on = initTelemetry({
+        serviceName: 'dmasim-bench',
+        env: { DMASIM_TRACE_FILE: join(dir, 'trace.jsonl') },
+        report: (m) => process.stderr.write(`${m}\n`),
+      });
+      const threads = Math.max(1, availableParallelism());
+      const pool = new ScenarioPool({ threads });
+      try {
+        // Warm every pool thread's JIT first (the first runs are up to twice as slow), then alternate
+        // which mode goes first in each round.
+        for (let w = 0; w < 3; w++) await embeddedSweep(w % 2 ? on : off, pool, `warm-${w}`);
+        const plain: { wall: number; cpu: number }[] = [];
+        const traced: { wall: number; cpu: number }[] = [];
+        for (let round = 0; round < ROUNDS; round++) {
+          if (round % 2 === 0) {
+            plain.push(await embeddedSweep(off, pool, `plain-${round}`));
+            traced.push(await embeddedSweep(on, pool, `traced-${round}`));
+          } else {
+            traced.push(await embeddedSweep(on, pool, `traced-${round}`));
+            plain.push(await embeddedSweep(off, pool, `plain-${round}`));
+          }
+        }
+        const wallPlain = median(plain.map((r) => r.wall));
+        const wallTraced = median(traced.map((r) => r.wall));
+        const cpuPlain = median(plain.map((r) => r.cpu));
+        const cpuTraced = median(traced.map((r) => r.cpu));
+        const scenarios = new Sweep(parseSweepFile(readFileSync(FILE, 'utf8'), FILE).spec, FILE).size;
+        const common = {
+          scenarios,
+          threads,
+          sampler: on.config.sampler,
+          exporter: 'file (JSON lines)',
+          target: 'ratio < 1.05',
+        };
+        return [
+          result('telemetry.sweep.embedded.traced.wall', 's', wallTraced, wallPlain, {
+            ...common,
+            runs: { plain: plain.map((r) => r.wall), traced: traced.map((r) => r.wall) },
+            met: wallTraced / wallPlain < 1.05,
+          }),
+          result('telemetry.sweep.embedded.traced.cpu', 'cpu s', cpuTraced, cpuPlain, {
+            ...common,
+            runs: { plain: plain.map((r) => r.cpu), traced: traced.map((r) => r.cpu) },
+            met: cpuTraced / cpuPlain < 1.05,
+          }),
+        ];
+      } finally {
+        await pool.close();
+        await on.shutdown();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  },
   {
     name: 'telemetry',
     async run() {
