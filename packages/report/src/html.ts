@@ -40,9 +40,15 @@ const GIB = 2 ** 30;
 
 /** Short label of a domain: its device labels (or bdfs), type and DMA limit. */
 function domainLabel(d: Domain, labels: ReadonlyMap<string, string>): string {
-  const devs = d.devices.map((b) => labels.get(b) ?? b.replace(/^0000:/, '')).join('+');
+  const devs = d.devices
+    .map((b) => {
+      const bdf = b.replace(/^0000:/, '');
+      const l = labels.get(`${d.topology} ${b}`);
+      return l ? `${l} ${bdf}` : bdf;
+    })
+    .join('+');
   const lim = d.dmaLimitBytes === null ? '' : ` ${Math.round(Math.log2(d.dmaLimitBytes))}-bit`;
-  return `${devs} (${d.type}${lim})`;
+  return `${d.topology ?? ''} ${devs} (${d.type}${lim})`.trim();
 }
 
 function mapMix(g: GroupReport): {
@@ -78,7 +84,7 @@ function mapMixChart(groups: readonly { title: string; g: GroupReport }[], id: s
   const h = 90 + 26 * groups.length;
   const svg = renderSvg(
     {
-      legend: { top: 0, left: 0, itemWidth: 12, textStyle: { fontSize: 11 } },
+      legend: { top: 0, left: 0, itemWidth: 12, itemGap: 22, textStyle: { fontSize: 11 } },
       grid: { left: 330, right: 30, top: 48, bottom: 42 },
       xAxis: { type: 'value', max: 100, name: 'share of map requests (%)', nameLocation: 'middle', nameGap: 26 },
       yAxis: {
@@ -194,7 +200,7 @@ function timelineChart(d: Domain, label: string, id: string): string {
   const first = d.firstFailureNs.min;
   const svg = renderSvg(
     {
-      legend: { top: 0, left: 0, textStyle: { fontSize: 11 } },
+      legend: { top: 0, left: 0, itemGap: 22, textStyle: { fontSize: 11 } },
       grid: { left: 80, right: 200, top: 40, bottom: 50 },
       xAxis: { type: 'value', name: 'virtual time (ms)', nameLocation: 'middle', nameGap: 28, min: 0 },
       yAxis: {
@@ -256,7 +262,7 @@ function headroomChart(domains: readonly Domain[], labels: ReadonlyMap<string, s
   if (!rows.length) return note('No domain mapped anything, so there is no headroom to show.');
   const svg = renderSvg(
     {
-      legend: { top: 0, left: 0, textStyle: { fontSize: 11 } },
+      legend: { top: 0, left: 0, itemGap: 22, textStyle: { fontSize: 11 } },
       grid: { left: 260, right: 40, top: 36, bottom: 46 },
       xAxis: {
         type: 'log',
@@ -270,8 +276,6 @@ function headroomChart(domains: readonly Domain[], labels: ReadonlyMap<string, s
         inverse: true,
         data: rows.map((d) => domainLabel(d, labels)),
         axisLabel: { fontSize: 11 },
-        name: 'importer domain',
-        nameLocation: 'start',
       },
       series: [
         {
@@ -310,7 +314,7 @@ function fragmentationChart(domains: readonly Domain[], labels: ReadonlyMap<stri
   if (!domains.length) return '';
   const svg = renderSvg(
     {
-      legend: { top: 0, left: 0, textStyle: { fontSize: 11 } },
+      legend: { top: 0, left: 0, itemGap: 22, textStyle: { fontSize: 11 } },
       grid: { left: 260, right: 40, top: 36, bottom: 46 },
       xAxis: {
         type: 'value',
@@ -537,10 +541,11 @@ function groupBody(
   return parts.join('\n');
 }
 
-/** Device labels (NIC0, GPU1) by bdf over all machines, for domain names. */
+/** Device labels (NIC0, GPU1) by `topology id + bdf` over all machines, for domain names. */
 function deviceLabels(r: SweepReport): Map<string, string> {
   const m = new Map<string, string>();
-  for (const mc of r.machines ?? []) for (const d of mc.devices) if (d.label && !m.has(d.bdf)) m.set(d.bdf, d.label);
+  for (const mc of r.machines ?? [])
+    for (const d of mc.devices) if (d.label && !m.has(`${mc.id} ${d.bdf}`)) m.set(`${mc.id} ${d.bdf}`, d.label);
   return m;
 }
 
@@ -579,7 +584,7 @@ export function reportSections(r: SweepReport, opts: HtmlOptions = {}, idPrefix 
   const groups = r.groups.map((g, i) => ({ title: g.title ?? JSON.stringify(g.key), g, i }));
   const short = (t: string): string =>
     t
-      .split(', ')
+      .split(/, (?=[^,=]+ = )/)
       .map((x) => x.replace(/^[^=]+ = /, ''))
       .join(' · ');
   out.push(

@@ -49,22 +49,36 @@ function mergeExamples(into: Examples, from: Examples): void {
   for (const e of from.scenarios) addExample(into, e.index, e.id);
 }
 
+/**
+ * Exact integer sums without a bigint operation per value: `lo` collects values as a double while the running
+ * sum stays below 2^53 in magnitude (integer addition is exact there), and is folded into the bigint `hi`
+ * before it would not. The sum is always `hi + lo`, exactly what adding every value as a bigint gives.
+ */
+const SAFE = 2 ** 53;
 interface Stat {
   n: number;
-  sum: bigint;
+  hi: bigint;
+  lo: number;
   min: number;
   max: number;
 }
-const newStat = (): Stat => ({ n: 0, sum: 0n, min: Number.POSITIVE_INFINITY, max: Number.NEGATIVE_INFINITY });
+const newStat = (): Stat => ({ n: 0, hi: 0n, lo: 0, min: Number.POSITIVE_INFINITY, max: Number.NEGATIVE_INFINITY });
 function addStat(s: Stat, v: number): void {
   s.n++;
-  s.sum += BigInt(Math.round(v));
+  const x = Math.round(v);
+  const t = s.lo + x;
+  if (t >= SAFE || t <= -SAFE) {
+    s.hi += BigInt(s.lo) + BigInt(x);
+    s.lo = 0;
+  } else s.lo = t;
   if (v < s.min) s.min = v;
   if (v > s.max) s.max = v;
 }
+const statSum = (s: Stat): bigint => s.hi + BigInt(s.lo);
 function mergeStat(a: Stat, b: Stat): void {
   a.n += b.n;
-  a.sum += b.sum;
+  a.hi = statSum(a) + statSum(b);
+  a.lo = 0;
   a.min = Math.min(a.min, b.min);
   a.max = Math.max(a.max, b.max);
 }
@@ -78,7 +92,7 @@ export interface StatOut {
 function statOut(s: Stat): StatOut {
   return s.n === 0
     ? { scenarios: 0, min: null, mean: null, max: null }
-    : { scenarios: s.n, min: s.min, mean: Number(s.sum / BigInt(s.n)), max: s.max };
+    : { scenarios: s.n, min: s.min, mean: Number(statSum(s) / BigInt(s.n)), max: s.max };
 }
 
 /**
@@ -113,15 +127,28 @@ interface DomainExtras {
 interface Timeline {
   binNs: number;
   peak: number[];
+  /** Sums of bin-end values as `sumEnd[i] + endLo[i]` (see {@link addStat} for the split). */
   sumEnd: bigint[];
+  endLo: number[];
   nEnd: number[];
   sumLast: bigint[];
   nLast: number[];
+}
+
+/** Folds the double parts of the bin sums into the bigints (before bins are combined). */
+function foldTimeline(t: Timeline): void {
+  for (let i = 0; i < t.endLo.length; i++) {
+    if (t.endLo[i]) {
+      t.sumEnd[i] = (t.sumEnd[i] ?? 0n) + BigInt(t.endLo[i]!);
+      t.endLo[i] = 0;
+    }
+  }
 }
 /** At most this many bins: a timeline is widened until it fits. */
 export const TIMELINE_BINS = 64;
 
 function widen(t: Timeline): void {
+  foldTimeline(t);
   const n = Math.ceil(t.peak.length / 2);
   const peak: number[] = [];
   const sumEnd: bigint[] = [];
@@ -140,6 +167,7 @@ function widen(t: Timeline): void {
   t.binNs *= 2;
   t.peak = peak;
   t.sumEnd = sumEnd;
+  t.endLo = sumEnd.map(() => 0);
   t.nEnd = nEnd;
   t.sumLast = sumLast;
   t.nLast = nLast;
@@ -147,6 +175,8 @@ function widen(t: Timeline): void {
 
 function mergeTimeline(into: Timeline, from: Timeline): void {
   const f = from.binNs < into.binNs ? structuredClone(from) : from;
+  foldTimeline(into);
+  foldTimeline(f);
   while (f.binNs < into.binNs) widen(f);
   while (into.binNs < f.binNs) widen(into);
   for (let i = 0; i < f.peak.length; i++) {
@@ -156,6 +186,7 @@ function mergeTimeline(into: Timeline, from: Timeline): void {
     into.sumLast[i] = (into.sumLast[i] ?? 0n) + (f.sumLast[i] ?? 0n);
     into.nLast[i] = (into.nLast[i] ?? 0) + (f.nLast[i] ?? 0);
   }
+  for (let i = 0; i < into.peak.length; i++) into.endLo[i] = 0;
   for (let i = f.peak.length; i < into.peak.length; i++) {
     into.sumEnd[i] ??= 0n;
     into.nEnd[i] ??= 0;
@@ -169,11 +200,12 @@ function mergeTimeline(into: Timeline, from: Timeline): void {
 function scenarioTimeline(t: NonNullable<DomainExtras['timeline']>): Timeline | null {
   const n = Math.min(t.end.length, t.peak.length);
   if (n === 0 || !(t.binNs > 0) || !Number.isInteger(Math.log2(t.binNs))) return null;
-  const out: Timeline = { binNs: t.binNs, peak: [], sumEnd: [], nEnd: [], sumLast: [], nLast: [] };
+  const out: Timeline = { binNs: t.binNs, peak: [], sumEnd: [], endLo: [], nEnd: [], sumLast: [], nLast: [] };
   for (let i = 0; i < n; i++) {
     const last = i === n - 1;
     out.peak.push(t.peak[i]!);
     out.sumEnd.push(BigInt(Math.round(t.end[i]!)));
+    out.endLo.push(0);
     out.nEnd.push(1);
     out.sumLast.push(last ? BigInt(Math.round(t.end[i]!)) : 0n);
     out.nLast.push(last ? 1 : 0);
@@ -190,8 +222,48 @@ export interface TimelineOut {
   scenarios: number[];
 }
 
+/**
+ * Adds one scenario's timeline; the common case (same bin width, fits) adds in place with no allocation,
+ * which gives the same sums as {@link mergeTimeline} of its {@link scenarioTimeline}.
+ */
+function addScenarioTimeline(acc: Timeline | null, t: NonNullable<DomainExtras['timeline']>): Timeline | null {
+  const n = Math.min(t.end.length, t.peak.length);
+  if (acc === null || acc.binNs !== t.binNs || n > TIMELINE_BINS) {
+    const s = scenarioTimeline(t);
+    if (!s) return acc;
+    if (acc === null) return s;
+    mergeTimeline(acc, s);
+    return acc;
+  }
+  for (let i = acc.peak.length; i < n; i++) {
+    acc.peak.push(0);
+    acc.sumEnd.push(0n);
+    acc.endLo.push(0);
+    acc.nEnd.push(0);
+    acc.sumLast.push(0n);
+    acc.nLast.push(0);
+  }
+  for (let i = 0; i < n; i++) {
+    const p = t.peak[i]!;
+    if (p > acc.peak[i]!) acc.peak[i] = p;
+    const v = Math.round(t.end[i]!);
+    const sum = acc.endLo[i]! + v;
+    if (sum >= SAFE || sum <= -SAFE) {
+      acc.sumEnd[i] = acc.sumEnd[i]! + BigInt(acc.endLo[i]!) + BigInt(v);
+      acc.endLo[i] = 0;
+    } else acc.endLo[i] = sum;
+    acc.nEnd[i]!++;
+  }
+  if (n > 0) {
+    acc.sumLast[n - 1] = acc.sumLast[n - 1]! + BigInt(Math.round(t.end[n - 1]!));
+    acc.nLast[n - 1]!++;
+  }
+  return acc;
+}
+
 function timelineOut(t: Timeline | null): TimelineOut | null {
   if (!t) return null;
+  foldTimeline(t);
   return {
     binNs: t.binNs,
     meanUsedBytes: t.sumEnd.map((s, i) => ((t.nEnd[i] ?? 0) ? Number(s / BigInt(t.nEnd[i]!)) : null)),
@@ -201,6 +273,7 @@ function timelineOut(t: Timeline | null): TimelineOut | null {
 }
 
 interface DomainAcc {
+  topology: string;
   type: string;
   devices: string[];
   dmaLimitBytes: number | null;
@@ -303,10 +376,11 @@ function addSummary(g: GroupAcc, rec: ScenarioRecordLike, s: ScenarioSummary): v
   for (const d of s.domains) {
     const x = d as typeof d & DomainExtras;
     const limit = typeof x.dmaLimitBytes === 'number' ? x.dmaLimitBytes : null;
-    const key = `${d.type} ${[...d.devices].sort().join('+')}${limit === null ? '' : ` ${limit}`}`;
+    const key = `${s.topologyId} ${d.type} ${[...d.devices].sort().join('+')}${limit === null ? '' : ` ${limit}`}`;
     let a = g.domains.get(key);
     if (!a) {
       a = {
+        topology: s.topologyId,
         type: d.type,
         devices: [...d.devices].sort(),
         dmaLimitBytes: limit,
@@ -355,13 +429,7 @@ function addSummary(g: GroupAcc, rec: ScenarioRecordLike, s: ScenarioSummary): v
     const mean = x.mappings ? (x.mappedIovaBytes ?? 0) / x.mappings : scenarioMeanIova;
     if (mean > 0) addStat(a.headroomMappings, Math.floor(d.headroomBytes / mean));
     if (typeof x.firstFailureNs === 'number') addStat(a.firstFailure, x.firstFailureNs);
-    if (x.timeline) {
-      const t = scenarioTimeline(x.timeline);
-      if (t) {
-        if (a.timeline) mergeTimeline(a.timeline, t);
-        else a.timeline = t;
-      }
-    }
+    if (x.timeline) a.timeline = addScenarioTimeline(a.timeline, x.timeline);
   }
   if (s.firstExhaustionNs !== null) {
     addStat(g.exhaustion, s.firstExhaustionNs);
@@ -497,8 +565,10 @@ export interface GroupReport {
     p99: number | null;
     max: number | null;
   };
-  /** One entry per importer IOMMU domain (type and devices), bytes. */
+  /** One entry per importer IOMMU domain (machine, type, devices and DMA limit), bytes. */
   domains: {
+    /** Topology id of the machine the domain is on. */
+    topology: string;
     type: string;
     devices: string[];
     peakBytes: StatOut;
@@ -588,6 +658,7 @@ function groupOut(g: GroupAcc): GroupReport {
     domains: [...g.domains.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, d]) => ({
+        topology: d.topology,
         type: d.type,
         devices: d.devices,
         peakBytes: statOut(d.peak),
