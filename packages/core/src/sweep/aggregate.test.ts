@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { aggregateSweep, type ShardResultLike } from './aggregate.ts';
+import { aggregateSweep, type ShardResultLike, TIMELINE_BINS } from './aggregate.ts';
 import { renderReportMarkdown } from './report-md.ts';
 import { Sweep } from './sweep.ts';
 
@@ -145,4 +145,159 @@ test('report.json validates against its published JSON Schema', async () => {
   assert.ok(validate(r), JSON.stringify(validate.errors));
   r.overall.mappings.failureRate = 2;
   assert.equal(validate(r), false);
+});
+
+/** A timeline as a runner records it: bins of `binNs` from 0, bin-end values and per-bin peaks. */
+function recordedTimeline(samples: readonly [number, number][], binNs: number) {
+  // samples: (tNs, bytes) in time order; bin-end value = last sample in the bin (carried forward), peak = max.
+  const last = samples[samples.length - 1]![0];
+  const n = Math.floor(last / binNs) + 1;
+  const end: number[] = [];
+  const peak: number[] = [];
+  let v = 0;
+  let j = 0;
+  for (let i = 0; i < n; i++) {
+    let p = v;
+    while (j < samples.length && samples[j]![0] < (i + 1) * binNs) {
+      v = samples[j]![1];
+      if (v > p) p = v;
+      j++;
+    }
+    end.push(v);
+    peak.push(p);
+  }
+  return { binNs, end, peak };
+}
+
+const samplesArb = fc
+  .array(fc.tuple(fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 0, max: 2 ** 40 })), {
+    minLength: 1,
+    maxLength: 40,
+  })
+  .map((steps) => {
+    let t = 0;
+    return steps.map(([dt, b]) => {
+      t += dt;
+      return [t, b] as [number, number];
+    });
+  });
+
+function timelineSweepInput(runs: readonly { samples: [number, number][]; binNs: number }[]): ShardResultLike[] {
+  return runs.map((r, i) => {
+    const p = sweep.scenarioAt(i % sweep.size);
+    const s = summary(i);
+    const d = { ...s.domains[0]!, timeline: recordedTimeline(r.samples, r.binNs) };
+    return { scenarios: [{ index: i, id: `${p.id}-${i}`, group: { mode: '"dma"' }, summary: { ...s, domains: [d] } }] };
+  });
+}
+
+test('IOVA timelines merge exactly: the same as binning every scenario at the final width, in any order', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.record({ samples: samplesArb, binNs: fc.constantFrom(64, 128, 1024) }), {
+        minLength: 1,
+        maxLength: 8,
+      }),
+      fc.integer({ min: 0, max: 1000 }),
+      async (runs, shuffleSeed) => {
+        const input = timelineSweepInput(runs);
+        const r = await aggregateSweep(sweep, input);
+        const t = r.overall.domains[0]!.timeline!;
+        assert.ok(t.maxPeakBytes.length <= TIMELINE_BINS);
+        // Reference: every scenario binned directly at the final width.
+        const direct = runs.map((x) => recordedTimeline(x.samples, t.binNs));
+        const bins = Math.max(...direct.map((d) => d.end.length));
+        assert.equal(t.maxPeakBytes.length, bins);
+        for (let i = 0; i < bins; i++) {
+          const alive = direct.filter((d) => d.end.length > i);
+          const sum = alive.reduce((a, d) => a + BigInt(d.end[i]!), 0n);
+          assert.equal(t.scenarios[i], alive.length);
+          assert.equal(t.meanUsedBytes[i], alive.length ? Number(sum / BigInt(alive.length)) : null);
+          assert.equal(t.maxPeakBytes[i], Math.max(...alive.map((d) => d.peak[i]!)));
+        }
+        // Any order gives the same report.
+        const order = [...input].sort(
+          (a, b) =>
+            ((a.scenarios[0]!.index * 7919 + shuffleSeed) % 101) - ((b.scenarios[0]!.index * 7919 + shuffleSeed) % 101),
+        );
+        assert.equal(JSON.stringify(await aggregateSweep(sweep, order)), JSON.stringify(r));
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
+
+test('byte statistics are exact beyond 2^53 (sums of 2^52-sized values)', async () => {
+  const big = 2 ** 52 + 1;
+  const input: ShardResultLike[] = [];
+  for (let i = 0; i < 20; i++) {
+    const s = summary(i);
+    input.push({
+      scenarios: [
+        {
+          index: i,
+          id: `x${i}`,
+          group: { mode: '"dma"' },
+          summary: { ...s, domains: [{ ...s.domains[0]!, headroomBytes: big + i }] },
+        },
+      ],
+    });
+  }
+  const r = await aggregateSweep(sweep, input);
+  let sum = 0n;
+  for (let i = 0; i < 20; i++) sum += BigInt(big + i);
+  assert.equal(r.overall.domains[0]!.headroomBytes.mean, Number(sum / 20n));
+});
+
+test('the report names each group’s machine and carries its device-pair matrix', async () => {
+  const machines = new Sweep({
+    kind: 'dmasim-sweep',
+    version: 1,
+    id: 'mach',
+    base: {
+      kind: 'dmasim-scenario',
+      version: 1,
+      seed: 1,
+      topology: { generate: { sockets: 2, devices: 8, seed: 1 } },
+      importers: [{ device: 'NIC0' }],
+      exporters: [{ device: 'GPU0', bar: 1 }],
+    },
+    axes: [{ name: 'cpu', path: 'topology.generate.cpu', values: ['intel:6', 'amd:0x19'] }],
+    seeds: { count: 2 },
+  });
+  const input: ShardResultLike[] = [
+    {
+      scenarios: [0, 1, 2, 3].map((i) => {
+        const p = machines.scenarioAt(i);
+        return { index: i, id: p.id, group: p.group, summary: summary(i) };
+      }),
+    },
+  ];
+  const r = await aggregateSweep(machines, input);
+  assert.equal(r.machines.length, 2, 'two CPUs: two machines, although the topology id is the same');
+  assert.deepEqual(
+    r.groups.map((g) => g.machine),
+    r.machines.map((m) => m.key),
+  );
+  assert.deepEqual(
+    r.groups.map((g) => g.title),
+    ['cpu = amd:0x19', 'cpu = intel:6'],
+  );
+  for (const m of r.machines) {
+    const n = m.devices.length;
+    assert.equal(m.pairs.length, n * (n - 1));
+    assert.equal(m.devices[0]!.role, 'exporter');
+    assert.equal(m.devices[1]!.role, 'importer');
+    assert.equal(
+      Object.values(m.verdict).reduce((a, b) => a + b, 0),
+      m.pairs.length,
+    );
+    for (const p of m.pairs) assert.match(p.pathClass, /^(PIX|PXB|PHB|NODE|SYS|X)$/);
+  }
+  const { Ajv } = await import('ajv');
+  const schema = (await import('./report.schema.json', { with: { type: 'json' } })).default;
+  const validate = new Ajv({ strict: true, allowUnionTypes: true }).compile(schema);
+  const withTimeline = await aggregateSweep(sweep, timelineSweepInput([{ samples: [[10, 4096]], binNs: 64 }]));
+  for (const doc of [r, withTimeline])
+    assert.ok(validate(JSON.parse(JSON.stringify(doc))), JSON.stringify(validate.errors));
 });
