@@ -18,7 +18,8 @@ export const COLORS = {
 } as const;
 
 const TEXT = {
-  fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif',
+  // Family names unquoted: ECharts writes them into a double-quoted style attribute without escaping.
+  fontFamily: 'system-ui, -apple-system, Segoe UI, Roboto, DejaVu Sans, sans-serif',
   color: '#263238',
 };
 
