@@ -199,6 +199,7 @@ export class JetStreamEventLog implements EventLog, EventLogReader {
   private readonly ackTimeoutMs: number;
   private readonly retryForMs: number;
   private readonly traceHeaders: (() => Readonly<Record<string, string>> | undefined) | undefined;
+  private backlog = 0;
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -335,6 +336,8 @@ export class JetStreamEventLog implements EventLog, EventLogReader {
     let failure: unknown;
     const running: Promise<void>[] = [];
     const extra = this.traceHeaders?.();
+    this.backlog += frames.length;
+    let settled = 0;
     for (const f of frames) {
       if (failure !== undefined) break;
       await this.slots.take();
@@ -356,16 +359,21 @@ export class JetStreamEventLog implements EventLog, EventLogReader {
           if (ack.duplicate) this.stats.duplicates++;
           else this.stats.published++;
           this.stats.bytes += f.bytes.length;
+          settled++;
+          this.backlog--;
           this.slots.give();
         },
         (e: unknown) => {
           failure ??= e;
+          settled++;
+          this.backlog--;
           this.slots.give();
         },
       );
       running.push(p);
     }
     await Promise.all(running);
+    this.backlog -= frames.length - settled;
     if (failure !== undefined) throw failure;
   }
 
@@ -477,6 +485,11 @@ export class JetStreamEventLog implements EventLog, EventLogReader {
     await this.jsm.streams.purge(`KV_${this.bucketName}`, {
       filter: `$KV.${this.bucketName}.${subjectToken(sweepId)}.>`,
     });
+  }
+
+  /** Frames handed to {@link publish} and not acknowledged yet (telemetry: the publish backlog). */
+  get pendingFrames(): number {
+    return this.backlog;
   }
 
   /** Waits for in-flight publishes, then drains and closes the connection. Idempotent. */

@@ -105,6 +105,7 @@ async function sweepAction(file: string, o: SweepOpts): Promise<void> {
   if (o.nats) {
     const js = await JetStreamEventLog.connect({ url: o.nats, traceHeaders: () => injectContext() });
     eventLog = js;
+    tel.metrics.observePublishBacklog(() => js.pendingFrames, { 'messaging.system': 'nats' });
     await js.recordSweep(sweep.id, { size: sweep.size, shards: sweep.shardCount, axes: sweep.axes.map((a) => a.name) });
   }
   if (o.redis) {

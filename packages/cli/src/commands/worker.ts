@@ -79,6 +79,8 @@ export const workerCommand: CliCommand = {
           const eventLog = o.nats
             ? await JetStreamEventLog.connect({ url: o.nats, traceHeaders: () => injectContext() })
             : undefined;
+          if (eventLog)
+            telemetry.metrics.observePublishBacklog(() => eventLog.pendingFrames, { 'messaging.system': 'nats' });
           const node = startWorkerNode({
             ...(eventLog ? { eventLog } : {}),
             redis: o.redis,
