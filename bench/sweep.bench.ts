@@ -23,7 +23,7 @@ import { runSweep } from '@dmasim/coordinator';
 import { aggregateSweep, parseSweepFile, Sweep, type SweepSpec } from '@dmasim/core';
 import { ScenarioPool, ShardExecutor } from '@dmasim/worker';
 import { spawnCli } from '../test/helpers/cli.ts';
-import { freePort, startRedis } from '../test/helpers/servers.ts';
+import { freePort, startNats, startRedis } from '../test/helpers/servers.ts';
 import { type Benchmark, result } from './harness.ts';
 
 const FILE = new URL('./fixtures/standard-sweep.yaml', import.meta.url).pathname;
@@ -116,7 +116,8 @@ export const benchmarks: Benchmark[] = [
 
       const redis = await startRedis({ appendonly: false });
       const workers: ChildProcess[] = [];
-      const startWorkers = async (n: number, t: number): Promise<void> => {
+      const nats = await startNats();
+      const startWorkers = async (n: number, t: number, extra: string[] = []): Promise<void> => {
         for (let i = 0; i < n; i++) {
           const port = await freePort();
           const w = spawnCli([
@@ -129,6 +130,7 @@ export const benchmarks: Benchmark[] = [
             String(port),
             '--name',
             `bench-${i}`,
+            ...extra,
           ]);
           workers.push(w);
           await waitReady(port);
@@ -147,6 +149,7 @@ export const benchmarks: Benchmark[] = [
       };
       let one: number;
       let two: number;
+      let twoEvents: number;
       try {
         await startWorkers(1, threads);
         await distributedRun(redis.url, `warm1-${randomUUID().slice(0, 8)}`);
@@ -155,9 +158,15 @@ export const benchmarks: Benchmark[] = [
         await startWorkers(2, Math.max(1, Math.floor(threads / 2)));
         await distributedRun(redis.url, `warm2-${randomUUID().slice(0, 8)}`);
         two = await distributedRun(redis.url, `d2-${randomUUID().slice(0, 8)}`);
+        await stopWorkers();
+        // The same two workers publishing every event of every scenario to JetStream.
+        await startWorkers(2, Math.max(1, Math.floor(threads / 2)), ['--nats', nats.url]);
+        await distributedRun(redis.url, `warm3-${randomUUID().slice(0, 8)}`);
+        twoEvents = await distributedRun(redis.url, `d3-${randomUUID().slice(0, 8)}`);
       } finally {
         await stopWorkers();
         await redis.stop();
+        await nats.stop();
       }
       const oneRate = sweep.size / one;
       const twoRate = sweep.size / two;
@@ -214,6 +223,12 @@ export const benchmarks: Benchmark[] = [
         result('sweep.queue_overhead_per_shard', 'ms', overheadMs, null, {
           shards: sweep.shardCount,
           shardSize: sweep.shardSize,
+        }),
+        result('sweep.events_to_jetstream_overhead', 'ratio', twoEvents / two, null, {
+          secondsWithEvents: twoEvents,
+          secondsWithout: two,
+          target: '<= 1.25',
+          met: twoEvents / two <= 1.25,
         }),
         result('sweep.coordinator_heap_peak_1e6', 'MiB', peak / 2 ** 20, 256, {
           scenarios: big.size,
