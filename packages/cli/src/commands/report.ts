@@ -13,11 +13,11 @@ export const reportCommand: CliCommand = {
       .command('report')
       .summary(this.summary)
       .description(
-        'Aggregates a sweep output folder (sweep.json + results.ndjson) or reads a report.json, and writes\n' +
-          'report.html (one self-contained page: charts as inline SVG, no network, no server), report.md and\n' +
-          'report.json into --out (default: the results folder). pdf prints the page with headless Chromium.\n' +
-          'With --compare A B: one page (compare.html) with both result sets side by side and the differences\n' +
-          'highlighted.',
+        'Aggregates a sweep output folder (sweep.json and results.ndjson) or reads a report.json, and writes ' +
+          'report.html (one self-contained page: charts as inline SVG, opens from disk with no network and no ' +
+          'server), report.md and report.json into --out (default: the results folder); pdf prints the page ' +
+          'with headless Chromium (Debian package chromium, or DMASIM_CHROMIUM). With --compare A B it writes ' +
+          'compare.html: both result sets side by side, the numbers that differ highlighted.',
       )
       .argument('<results...>', 'sweep output folder or report.json (two with --compare)')
       .option('--out <dir>', 'where the reports go (default: the results folder; with --compare: ./compare)')
