@@ -88,6 +88,8 @@ async function openAndCheck(file: string, shot: string): Promise<PageCheck> {
       v: e.getAttribute('data-v') ?? '',
     })),
   }));
+  // Tall enough for the map-type mix and the first machine's pair matrix.
+  await page.setViewportSize({ width: 1360, height: 1500 });
   await page.screenshot({ path: shot });
   await page.close();
   return { ...result, errors, requests };

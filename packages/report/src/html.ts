@@ -597,10 +597,12 @@ export function reportSections(r: SweepReport, opts: HtmlOptions = {}, idPrefix 
   );
   if (r.machines?.length) {
     out.push(
-      `<section id="${idPrefix}-machines"><h2>Machines: who reaches whom, and how</h2>${r.machines
+      `<section id="${idPrefix}-machines"><h2>Machines: who reaches whom, and how</h2>${[...r.machines]
+        // Machines with a mixed verdict (some pairs direct, some not) first: they are the ones to look at.
+        .sort((a, b) => Object.keys(b.verdict).length - Object.keys(a.verdict).length)
         .map(
           (m, i) =>
-            `<h3>${esc(m.id)}</h3><p>Used by: ${m.groups.map(esc).join('; ')}.</p>${machineChart(m, i).replace('id="machine-', `id="${idPrefix}-machine-`)}`,
+            `<h3>${esc(m.id)}</h3><p>Used by: ${m.groups.map((t) => esc(short(t))).join('; ')}.</p>${machineChart(m, i).replace('id="machine-', `id="${idPrefix}-machine-`)}`,
         )
         .join('\n')}</section>`,
     );
