@@ -4,7 +4,6 @@ export {
   dmaBufFreeSgt,
   dmaBufPhysVecToSgt,
   type Emit,
-  NO_IOVA_STATE,
   type SgtEnv,
   type SgtMapping,
   type SgtResult,

@@ -12,7 +12,6 @@
 
 import type { EventData, EventType } from '../events/event-schema.ts';
 import {
-  DMA_IOVA_STATE_NONE,
   type DmaIovaState,
   dmaIovaDestroy,
   dmaIovaLink,
@@ -168,23 +167,19 @@ export function dmaBufPhysVecToSgt(
     phantomPfns: EventData<'dmabuf.map.cleanup'>['phantomPfns'] = [],
   ) => env.emit('dmabuf.map.cleanup', { mappingId: env.mappingId, kind, failedIndex, mappedLen, leaked, phantomPfns });
 
+  /** An exit before anything was mapped: nothing to clean up. */
+  const refuse = (errno: number): SgtResult => {
+    cleanup('none', 0, 0n);
+    return { ok: false, errno, mode: 'none', nents: 0, entries: [], mappedLen: 0n, state: null, warnings };
+  };
+
   if (provider === null) {
     warnOnce(
       env,
       'dma_buf_phys_vec_to_sgt.no_provider',
       'dma_buf_phys_vec_to_sgt: !attach || !attach->dmabuf || !provider',
     );
-    cleanup('none', 0, 0n);
-    return {
-      ok: false,
-      errno: -Errno.EINVAL,
-      mode: 'none',
-      nents: 0,
-      entries: [],
-      mappedLen: 0n,
-      state: null,
-      warnings,
-    };
+    return refuse(-Errno.EINVAL);
   }
 
   // Step 3: the map type decides BUS_ADDR, THRU (IOVA or per-range) or failure.
@@ -193,22 +188,19 @@ export function dmaBufPhysVecToSgt(
   if (type === 'THRU_HOST_BRIDGE') {
     state = dmaIovaTryAlloc(dev, 0n, size, opts).state; // the boolean result is ignored, as in the kernel
   } else if (type !== 'BUS_ADDR') {
-    cleanup('none', 0, 0n);
-    return {
-      ok: false,
-      errno: -Errno.EINVAL,
-      mode: 'none',
-      nents: 0,
-      entries: [],
-      mappedLen: 0n,
-      state: null,
-      warnings,
-    };
+    return refuse(-Errno.EINVAL);
   }
   const iovaMode = state !== null && dmaUseIova(state);
   const mode = state === null ? 'bus_addr' : iovaMode ? 'iova' : 'per_range';
   const granule = dev.domain?.granule ?? BigInt(env.pageSize);
   const shift = BigInt(dev.domain?.shift ?? 12);
+  /** An exit that frees the IOVA state without releasing its block: the node, flagged as leaked. */
+  const leak = (why: string): EventData<'dmabuf.map.cleanup'>['leaked'] => {
+    if (!iovaMode || !state) return null;
+    const pages = iovaNodePages(alignUp(state.size, granule) >> shift);
+    hazard(env, 'iova_leak', why, state.addr, pages << shift);
+    return { pfnLo: state.addr >> shift, pfnHi: (state.addr >> shift) + pages - 1n };
+  };
 
   // Step 4: the table.
   const nents = calcSgNents(
@@ -219,20 +211,8 @@ export function dmaBufPhysVecToSgt(
     env.pageSize,
   );
   if (nents === 0) {
-    let leaked: EventData<'dmabuf.map.cleanup'>['leaked'] = null;
-    if (iovaMode && state) {
-      // This exit frees the state without releasing its IOVA (unreachable with VFIO input).
-      const pages = iovaNodePages(alignUp(state.size, granule) >> shift);
-      leaked = { pfnLo: state.addr >> shift, pfnHi: (state.addr >> shift) + pages - 1n };
-      hazard(
-        env,
-        'iova_leak',
-        'the table allocation failed in IOVA mode: the IOVA block is never released',
-        state.addr,
-        pages << shift,
-      );
-    }
-    cleanup('none', 0, 0n, leaked);
+    // Unreachable with VFIO input (needs more than 2^32 - 1 entries).
+    cleanup('none', 0, 0n, leak('the table allocation failed in IOVA mode: the IOVA block is never released'));
     return { ok: false, errno: -Errno.EINVAL, mode, nents, entries: [], mappedLen: 0n, state, warnings };
   }
 
@@ -248,19 +228,12 @@ export function dmaBufPhysVecToSgt(
     // Error path (3.5), exactly: nothing for i = 0 or BUS_ADDR; destroy in IOVA mode; unmap every entry
     // of the table (filled or not) in per-range mode.
     if (i === 0 || state === null) {
-      let leaked: EventData<'dmabuf.map.cleanup'>['leaked'] = null;
-      if (iovaMode && state) {
-        const pages = iovaNodePages(alignUp(state.size, granule) >> shift);
-        leaked = { pfnLo: state.addr >> shift, pfnHi: (state.addr >> shift) + pages - 1n };
-        hazard(
-          env,
-          'iova_leak',
-          'the first link failed: the IOVA block is never released (kernel-model.md 3.8-4)',
-          state.addr,
-          pages << shift,
-        );
-      }
-      cleanup('none', i, mappedLen, leaked);
+      cleanup(
+        'none',
+        i,
+        mappedLen,
+        leak('the first link failed: the IOVA block is never released (kernel-model.md 3.8-4)'),
+      );
     } else if (iovaMode) {
       dmaIovaDestroy(dev, state, mappedLen, dir, attrs, opts);
       const allocated = iovaNodePages(alignUp(state.size, granule) >> shift);
@@ -418,6 +391,3 @@ export function dmaBufFreeSgt(env: SgtEnv, sgt: SgtMapping): void {
   }
   splitUnmapHazards(env, sgt.ranges, dev.dmaIommu && dev.domain !== null);
 }
-
-/** The zeroed IOVA state, re-exported for callers that build mappings by hand. */
-export const NO_IOVA_STATE: DmaIovaState = DMA_IOVA_STATE_NONE;

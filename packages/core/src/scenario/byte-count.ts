@@ -29,17 +29,3 @@ export function parseByteCount(v: number | string): bigint {
   if (scaled % scale !== 0n) throw new Error(`${JSON.stringify(v)} is not a whole number of bytes`);
   return scaled / scale;
 }
-
-/** Formats bytes with the largest binary unit that divides them (`2MiB`, `6GiB`, `4100B`). */
-export function formatBytes(n: bigint | number): string {
-  const b = BigInt(n);
-  for (const [unit, size] of [
-    ['TiB', 1n << 40n],
-    ['GiB', 1n << 30n],
-    ['MiB', 1n << 20n],
-    ['KiB', 1n << 10n],
-  ] as const) {
-    if (b >= size && b % size === 0n) return `${b / size}${unit}`;
-  }
-  return `${b}B`;
-}

@@ -3,7 +3,7 @@
  * runner and its summary. The simulator it drives is re-exported here too (`../sim`).
  */
 export * from '../sim/index.ts';
-export { formatBytes, parseByteCount } from './byte-count.ts';
+export { parseByteCount } from './byte-count.ts';
 export {
   parseScenarioFile,
   resolveScenarioTopology,
