@@ -29,7 +29,8 @@ export const workerCommand: CliCommand = {
       .addOption(
         new Option('--threads <n>', 'thread-pool size')
           .argParser(intOption('--threads', 1))
-          .default(availableParallelism(), 'cores'),
+          .default(availableParallelism(), 'cores')
+          .env('DMASIM_WORKER_THREADS'),
       )
       .addOption(
         new Option('--concurrency <n>', 'shard jobs in flight (default: threads)').argParser(
@@ -58,6 +59,11 @@ export const workerCommand: CliCommand = {
           .argParser(intOption('--health-port', 1, 65535))
           .env('DMASIM_HEALTH_PORT'),
       )
+      .addOption(
+        new Option('--health-host <addr>', 'address the health server binds to')
+          .default('0.0.0.0')
+          .env('DMASIM_HEALTH_HOST'),
+      )
       .option('--trace', 'record traces and metrics (to the OTEL_EXPORTER_OTLP_* endpoint, else http://localhost:4318)')
       .action(
         async (o: {
@@ -69,6 +75,7 @@ export const workerCommand: CliCommand = {
           stalledInterval: number;
           name?: string;
           healthPort?: number;
+          healthHost: string;
           nats?: string;
           trace?: boolean;
         }) => {
@@ -90,7 +97,7 @@ export const workerCommand: CliCommand = {
             lockDurationMs: o.lockDuration,
             stalledIntervalMs: o.stalledInterval,
             ...(o.name ? { name: o.name } : {}),
-            ...(o.healthPort ? { healthPort: o.healthPort } : {}),
+            ...(o.healthPort ? { healthPort: o.healthPort, healthHost: o.healthHost } : {}),
             telemetry,
           });
           await node.closed;
