@@ -73,21 +73,32 @@ async function openAndCheck(file: string, shot: string): Promise<PageCheck> {
   });
   await page.setViewportSize({ width: 1360, height: 900 });
   await page.goto(url, { waitUntil: 'load' });
-  const result = await page.evaluate(() => ({
-    charts: [...document.querySelectorAll('figure.chart')].map((f) => {
-      const svg = f.querySelector('svg');
-      return {
-        id: f.id,
-        svg: svg !== null && svg.getBoundingClientRect().width > 0,
-        marks: svg ? svg.querySelectorAll('path, rect').length : 0,
-        text: svg ? svg.querySelectorAll('text').length : 0,
-      };
-    }),
-    keys: [...document.querySelectorAll('[data-k]')].map((e) => ({
-      k: e.getAttribute('data-k') ?? '',
-      v: e.getAttribute('data-v') ?? '',
-    })),
-  }));
+  const result = await page.evaluate(() => {
+    // The page's DOM, typed as far as used here (the tests compile without the DOM library).
+    interface El {
+      id: string;
+      getAttribute(name: string): string | null;
+      querySelector(sel: string): El | null;
+      querySelectorAll(sel: string): Iterable<El> & { length: number };
+      getBoundingClientRect(): { width: number };
+    }
+    const document = (globalThis as unknown as { document: El }).document;
+    return {
+      charts: [...document.querySelectorAll('figure.chart')].map((f) => {
+        const svg = f.querySelector('svg');
+        return {
+          id: f.id,
+          svg: svg !== null && svg.getBoundingClientRect().width > 0,
+          marks: svg ? svg.querySelectorAll('path, rect').length : 0,
+          text: svg ? svg.querySelectorAll('text').length : 0,
+        };
+      }),
+      keys: [...document.querySelectorAll('[data-k]')].map((e) => ({
+        k: e.getAttribute('data-k') ?? '',
+        v: e.getAttribute('data-v') ?? '',
+      })),
+    };
+  });
   // Tall enough for the map-type mix and the first machine's pair matrix.
   await page.setViewportSize({ width: 1360, height: 1500 });
   await page.screenshot({ path: shot });
