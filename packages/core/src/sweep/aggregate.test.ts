@@ -294,6 +294,9 @@ test('the report names each group’s machine and carries its device-pair matrix
     );
     for (const p of m.pairs) assert.match(p.pathClass, /^(PIX|PXB|PHB|NODE|SYS|X)$/);
   }
+  const md = renderReportMarkdown(r);
+  assert.match(md, /## Machines/);
+  assert.match(md, new RegExp(`\\| gen-1 \\| ${r.machines[0]!.devices.length} \\| THRU_HOST_BRIDGE \\d+`));
   const { Ajv } = await import('ajv');
   const schema = (await import('./report.schema.json', { with: { type: 'json' } })).default;
   const validate = new Ajv({ strict: true, allowUnionTypes: true }).compile(schema);

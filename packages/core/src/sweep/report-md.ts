@@ -57,12 +57,13 @@ function groupSection(g: GroupReport, sweepId: string): string[] {
   if (g.domains.length) {
     out.push('', '**IOVA per importer domain** (min / mean / max over scenarios)', '');
     out.push(
-      '| domain | devices | peak IOVA | headroom at end | free below 4 GiB | alloc failures | leaked |',
-      '|---|---|---|---|---|---:|---:|',
+      '| domain | devices | DMA limit | peak IOVA | headroom at end | more mappings (worst) | free below 4 GiB | nodes walked / alloc | range-cache hits | alloc failures | leaked |',
+      '|---|---|---|---|---|---:|---|---:|---:|---:|---:|',
     );
     for (const d of g.domains) {
+      const a = d.allocator;
       out.push(
-        `| ${d.type} | ${esc(d.devices.join(', '))} | ${statBytes(d.peakBytes)} | ${statBytes(d.headroomBytes)} | ${statBytes(d.free32Bytes)} | ${d.allocFailures} | ${humanBytes(d.leakedBytes)} |`,
+        `| ${d.type} | ${esc(`${d.topology ? `${d.topology}: ` : ''}${d.devices.join(', ')}`)} | ${d.dmaLimitBytes === null || d.dmaLimitBytes === undefined ? '-' : humanBytes(d.dmaLimitBytes)} | ${statBytes(d.peakBytes)} | ${statBytes(d.headroomBytes)} | ${d.headroomMappings?.min ?? '-'} | ${statBytes(d.free32Bytes)} | ${a?.nodesPerAllocation?.toFixed(1) ?? '-'} | ${a?.rcacheHitRate === null || a?.rcacheHitRate === undefined ? '-' : pct(a.rcacheHitRate)} | ${d.allocFailures} | ${humanBytes(d.leakedBytes)} |`,
       );
     }
   }
@@ -117,6 +118,16 @@ export function renderReportMarkdown(r: SweepReport): string {
       `; groups by ${r.groupBy.join(', ') || 'nothing (one group)'}.`,
     '',
   );
+  if (r.machines?.length) {
+    out.push('## Machines', '', '| machine | devices | pairs by map type | groups |', '|---|---:|---|---|');
+    for (const m of r.machines)
+      out.push(
+        `| ${esc(m.id)} | ${m.devices.length} | ${Object.entries(m.verdict)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')} | ${m.groups.length} |`,
+      );
+    out.push('', 'The pair matrices are in report.json (`machines[].pairs`) and drawn in report.html.', '');
+  }
   out.push('## Overall', '', ...groupSection(r.overall, r.sweepId), '');
   if (r.groups.length > 1) {
     for (const g of r.groups) {
