@@ -205,11 +205,18 @@ function timelineChart(d: Domain, label: string, id: string): string {
       xAxis: { type: 'value', name: 'virtual time (ms)', nameLocation: 'middle', nameGap: 28, min: 0 },
       yAxis: {
         type: 'log',
-        logBase: 2,
-        name: 'IOVA in use (GiB, log scale)',
+        logBase: 16,
+        name: 'IOVA in use (log scale)',
         nameLocation: 'middle',
-        nameGap: 58,
+        nameGap: 62,
         min: 1 / 1024,
+        // Mark lines do not stretch an axis: reach the highest limit drawn.
+        max:
+          16 **
+          Math.ceil(
+            Math.log(Math.max(...marks.map((m) => m.yAxis), ...t.maxPeakBytes.map((b) => b / GIB), 1)) / Math.log(16),
+          ),
+        axisLabel: { formatter: (v: number) => humanBytes(Math.round(v * GIB)) },
       },
       series: [
         {
