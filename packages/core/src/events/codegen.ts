@@ -162,7 +162,8 @@ function encodeKind(g: Gen, k: CKind, v: string, field: string, M: number): stri
       return `{ const ${r} = ${m}.get(${v}); if (${r} === undefined) ${bad(`one of ${vals.join(', ')}`)}; if (${r} < 128) b[p++] = ${r}; else p = H.vn(b, p, ${r}); }`;
     }
     case K.OPT:
-      return `if (${v} === null) b[p++] = 0; else { b[p++] = 1; ${encodeKind(g, k.inner!, v, field, M)} }`;
+      // An absent optional field (a step record's undefined) is written as null.
+      return `if (${v} == null) b[p++] = 0; else { b[p++] = 1; ${encodeKind(g, k.inner!, v, field, M)} }`;
     case K.LIST: {
       // Items are written by their own generated function, which ensures room per item.
       const item = `x${g.n++}`;

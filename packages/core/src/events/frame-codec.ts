@@ -91,41 +91,56 @@ export class FrameEncoder {
    * @throws DmasimError INVALID_ARGUMENT when an event breaks that order or does not fit the schema.
    */
   push(ev: SimEvent): void {
+    this.pushParts(ev.type, ev.seq, ev.tNs, ev.cpu, ev.origin, ev.data as unknown as Record<string, unknown>);
+  }
+
+  /**
+   * {@link push} from the parts of an event, for producers that never build the event object. `data` may
+   * carry fields the schema does not have (they are not written) and lack optional ones (written as null).
+   */
+  pushParts(
+    type: string,
+    seq: number,
+    tNs: number,
+    cpu: number,
+    origin: EventOrigin,
+    data: Record<string, unknown>,
+  ): void {
     if (this.count === 0) {
-      this.firstSeq = ev.seq;
-      this.baseTNs = ev.tNs;
-      this.lastTNs = ev.tNs;
-    } else if (ev.seq !== this.nextSeq) {
-      throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `frame encoder: event seq ${ev.seq} after ${this.nextSeq - 1}`);
+      this.firstSeq = seq;
+      this.baseTNs = tNs;
+      this.lastTNs = tNs;
+    } else if (seq !== this.nextSeq) {
+      throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `frame encoder: event seq ${seq} after ${this.nextSeq - 1}`);
     }
-    const dt = ev.tNs - this.lastTNs;
-    if (!(dt >= 0) || !Number.isSafeInteger(ev.tNs)) {
+    const dt = tNs - this.lastTNs;
+    if (!(dt >= 0) || !Number.isSafeInteger(tNs)) {
       throw new DmasimError(
         ErrorCode.INVALID_ARGUMENT,
-        `frame encoder: event seq ${ev.seq} has time ${ev.tNs} ns, before ${this.lastTNs} ns`,
+        `frame encoder: event seq ${seq} has time ${tNs} ns, before ${this.lastTNs} ns`,
       );
     }
-    const ce = typeInfo.get(ev.type);
-    if (!ce) throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `frame encoder: unknown event type ${ev.type}`);
+    const ce = typeInfo.get(type);
+    if (!ce) throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `frame encoder: unknown event type ${type}`);
     const w = this.body;
     const start = w.pos;
     const strings = this.strings.size;
     try {
-      w.varNum(ce.id * 2 + (ev.origin === 'ftrace' ? 1 : 0));
+      w.varNum(ce.id * 2 + (origin === 'ftrace' ? 1 : 0));
       w.varNum(dt);
-      w.varNum(ev.cpu);
-      ce.encode(w, ev.data as unknown as Record<string, unknown>, this.strings);
+      w.varNum(cpu);
+      ce.encode(w, data, this.strings);
     } catch (e) {
       // Undo the partial event: its bytes and the strings it defined.
       w.pos = start;
       for (const [k, v] of this.strings) if (v > strings) this.strings.delete(k);
       if ((e as { badField?: boolean }).badField) {
-        throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `${(e as Error).message} (event seq ${ev.seq}, ${ev.type})`);
+        throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `${(e as Error).message} (event seq ${seq}, ${type})`);
       }
       throw e;
     }
-    this.lastTNs = ev.tNs;
-    this.nextSeq = ev.seq + 1;
+    this.lastTNs = tNs;
+    this.nextSeq = seq + 1;
     this.count++;
   }
 

@@ -5,7 +5,7 @@
  */
 import type { SimEvent } from '../events/event-schema.ts';
 import { FrameEncoder, type FrameMeta } from '../events/frame-codec.ts';
-import { Simulator } from '../sim/simulator.ts';
+import { type EventPartsSink, Simulator } from '../sim/simulator.ts';
 import { unresolved, validateScenario } from './parse-scenario.ts';
 import { Rng } from './rng.ts';
 import { defaultScenarioId, scenarioToSimConfig } from './scenario-config.ts';
@@ -59,18 +59,22 @@ export function runScenario(spec: ScenarioSpec, opts: RunOptions = {}): Scenario
     onFrame(frame, encoder.lastMeta!);
     frameIndex++;
   };
-  let onEvent = opts.onEvent;
+  let sink: EventPartsSink | undefined;
   if (onFrame) {
     const enc = new FrameEncoder();
     encoder = enc;
-    const user = opts.onEvent;
-    onEvent = (e) => {
-      user?.(e);
-      enc.push(e);
-      if (enc.size >= frameEvents) flush();
+    sink = {
+      pushParts(type, seq, tNs, cpu, origin, data) {
+        enc.pushParts(type, seq, tNs, cpu, origin, data);
+        if (enc.size >= frameEvents) flush();
+      },
     };
   }
-  const sim = new Simulator(config, { scenarioId, ...(onEvent ? { onEvent } : {}) });
+  const sim = new Simulator(config, {
+    scenarioId,
+    ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+    ...(sink ? { sink } : {}),
+  });
   const stats = new RunStats(sim);
   const user = opts.afterOperation;
   const after = user ? () => user(sim) : undefined;

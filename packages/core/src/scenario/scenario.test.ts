@@ -132,6 +132,10 @@ test('runs are exactly reproducible: same spec, same summary and byte-identical 
   assert.deepEqual(a.s, b.s);
   assert.equal(a.out.length, b.out.length);
   for (let i = 0; i < a.out.length; i++) assert.deepEqual(a.out[i], b.out[i]);
+  // With an onEvent consumer every event is built as an object first; the frames are the same bytes.
+  const objects: Uint8Array[] = [];
+  runScenario(t1Scenario(), { scenarioId: 'r', frameEvents: 100, onFrame: (f) => objects.push(f), onEvent: () => {} });
+  assert.deepEqual(objects, a.out);
   const c = runScenario(t1Scenario({ seed: 8 }), { scenarioId: 'r' });
   assert.notEqual(c.stateHash, a.s.stateHash);
   assert.equal(JSON.parse(JSON.stringify(a.s)).stateHash, a.s.stateHash, 'the summary is JSON-safe');

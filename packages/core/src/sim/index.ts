@@ -24,6 +24,7 @@ export {
   type AttachmentRt,
   type DirName,
   type DmabufRt,
+  type EventPartsSink,
   type ExporterRt,
   type ImporterRt,
   type MapOutcome,
