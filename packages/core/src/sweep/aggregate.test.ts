@@ -304,3 +304,36 @@ test('the report names each group’s machine and carries its device-pair matrix
   for (const doc of [r, withTimeline])
     assert.ok(validate(JSON.parse(JSON.stringify(doc))), JSON.stringify(validate.errors));
 });
+
+test('32-bit and 64-bit importers are separate domains, with headroom in mappings and allocator cost', async () => {
+  const input: ShardResultLike[] = [0, 1, 2, 3].map((i) => {
+    const s = summary(i);
+    const limit = i % 2 ? 2 ** 32 : 2 ** 48;
+    const d = {
+      ...s.domains[0]!,
+      headroomBytes: limit / 2,
+      dmaLimitBytes: limit,
+      apertureBytes: 2 ** 48,
+      allocations: 10,
+      nodesVisited: 30,
+      rcacheHits: 5,
+      mappings: 4,
+      mappedIovaBytes: 4 * 2 ** 20,
+      firstFailureNs: i % 2 ? 1000 * (i + 1) : null,
+    };
+    return { scenarios: [{ index: i, id: `m${i}`, group: { mode: '"dma"' }, summary: { ...s, domains: [d] } }] };
+  });
+  const r = await aggregateSweep(sweep, input);
+  const ds = r.overall.domains;
+  assert.deepEqual(
+    ds.map((d) => d.dmaLimitBytes),
+    [2 ** 48, 2 ** 32],
+  );
+  const [d64, d32] = ds as [(typeof ds)[0], (typeof ds)[0]];
+  assert.equal(d32.headroomMappings.min, 2 ** 31 / 2 ** 20);
+  assert.equal(d64.headroomMappings.min, 2 ** 47 / 2 ** 20);
+  assert.deepEqual(d32.allocator, { allocations: 20, nodesPerAllocation: 3, rcacheHitRate: 0.5 });
+  assert.deepEqual(d32.mappings, { count: 8, meanIovaBytes: 2 ** 20 });
+  assert.deepEqual(d32.firstFailureNs, { scenarios: 2, min: 2000, mean: 3000, max: 4000 });
+  assert.equal(d64.firstFailureNs.scenarios, 0);
+});
