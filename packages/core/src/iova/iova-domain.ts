@@ -366,7 +366,7 @@ export class IovaDomain {
   }
 
   private checkPfnN(x: number, what: string): void {
-    if (!(x >= 0 && x <= this.maxPfnN && x % 1 === 0)) {
+    if (!(x >= 0 && x <= this.maxPfnN && Number.isInteger(x))) {
       throw new DmasimError(ErrorCode.IOVA_OUT_OF_RANGE, `${what} ${x} is not an integer in 0..${this.maxPfnN}`, {
         what,
         value: x,
@@ -375,7 +375,7 @@ export class IovaDomain {
   }
 
   private checkPagesN(x: number, min: number): void {
-    if (!(x >= min && x <= Number.MAX_SAFE_INTEGER && x % 1 === 0)) {
+    if (!(x >= min && x <= Number.MAX_SAFE_INTEGER && Number.isInteger(x))) {
       throw new DmasimError(ErrorCode.IOVA_OUT_OF_RANGE, `pages ${x} is not an integer in ${min}..2^53-1`, {
         value: x,
       });

@@ -68,7 +68,16 @@ export const FIT_CAP = 64;
 function ownFit(lo: number, g: number, k: number): number {
   if (g >= 2 * FIT_CAP) return FIT_CAP;
   if (g <= 0) return 0;
-  const skip = (64 - ((lo - g) >>> 0)) & ((1 << k) - 1);
+  return fitWithSkip(g, skipOf(lo, g) & ((1 << k) - 1));
+}
+
+/** pfns to skip to align the start of the gap below `lo` to 64 (its lower bits serve smaller alignments). */
+function skipOf(lo: number, g: number): number {
+  return (64 - ((lo - g) >>> 0)) & 63;
+}
+
+/** `g - skip`, saturated to 0..{@link FIT_CAP}. */
+function fitWithSkip(g: number, skip: number): number {
   const c = g - skip;
   return c <= 0 ? 0 : Math.min(c, FIT_CAP);
 }
@@ -365,13 +374,17 @@ export class IovaTree {
     if (F[l + 3]! > m) m = F[l + 3]!;
     if (F[r + 3]! > m) m = F[r + 3]!;
     F[n + 3] = m;
-    const lo = F[n]!;
     const g = F[n + 2]!;
+    const big = g >= 2 * FIT_CAP;
+    const skip = big || g <= 0 ? 0 : skipOf(F[n]!, g);
+    const bn = 2 * n;
+    const bl = 2 * l;
+    const br = 2 * r;
     for (let k = 1; k < FIT_CLASSES; k++) {
-      let b = ownFit(lo, g, k);
-      if (M[2 * l + k]! > b) b = M[2 * l + k]!;
-      if (M[2 * r + k]! > b) b = M[2 * r + k]!;
-      M[2 * n + k] = b;
+      let b = big ? FIT_CAP : g <= 0 ? 0 : fitWithSkip(g, skip & ((1 << k) - 1));
+      if (M[bl + k]! > b) b = M[bl + k]!;
+      if (M[br + k]! > b) b = M[br + k]!;
+      M[bn + k] = b;
     }
   }
 
@@ -409,10 +422,12 @@ export class IovaTree {
   }
 
   /**
-   * Makes the bounds of `from` and its ancestors cover the own fits of node `x` (whose gap grew, or which
-   * is new). Bounds never decrease going up, so the pass stops at the first node that already covers them.
+   * Makes the bounds of `start` (default `from`) and its ancestors cover the own fits of node `x` (whose
+   * gap grew, or which is new); bounds never decrease going up, so raising stops at the first node that
+   * already covers them. On the way from `from` to the root it also adds `count` to every `cnt` but
+   * `from`'s (a node linked below, or about to be unlinked), which makes it one pass up per update.
    */
-  private raise(from: number, x: number): void {
+  private raise(from: number, x: number, count = 0, start = from): void {
     const F = this.F;
     const I = this.I;
     const M = this.M;
@@ -423,17 +438,24 @@ export class IovaTree {
     let f4 = FIT_CAP;
     let f5 = FIT_CAP;
     let f6 = FIT_CAP;
-    if (g < 2 * FIT_CAP) {
-      const lo = F[x]!;
-      f1 = ownFit(lo, g, 1);
-      f2 = ownFit(lo, g, 2);
-      f3 = ownFit(lo, g, 3);
-      f4 = ownFit(lo, g, 4);
-      f5 = ownFit(lo, g, 5);
-      f6 = ownFit(lo, g, 6);
+    if (g <= 0) {
+      f1 = f2 = f3 = f4 = f5 = f6 = 0;
+    } else if (g < 2 * FIT_CAP) {
+      const skip = skipOf(F[x]!, g);
+      f1 = fitWithSkip(g, skip & 1);
+      f2 = fitWithSkip(g, skip & 3);
+      f3 = fitWithSkip(g, skip & 7);
+      f4 = fitWithSkip(g, skip & 15);
+      f5 = fitWithSkip(g, skip & 31);
+      f6 = fitWithSkip(g, skip & 63);
     }
     let p = from;
+    while (p !== start) {
+      if (count !== 0 && p !== from) I[p + 3] = I[p + 3]! + count;
+      p = I[p + 2]!;
+    }
     while (p !== NIL) {
+      if (count !== 0 && p !== from) I[p + 3] = I[p + 3]! + count;
       const b = 2 * p;
       let changed = false;
       if (F[p + 3]! < g) {
@@ -466,6 +488,14 @@ export class IovaTree {
       }
       if (!changed && p !== x) break;
       p = I[p + 2]!;
+    }
+    // Past the last raised node only the counts change.
+    if (count !== 0 && p !== NIL) {
+      p = I[p + 2]!;
+      while (p !== NIL) {
+        I[p + 3] = I[p + 3]! + count;
+        p = I[p + 2]!;
+      }
     }
   }
 
@@ -529,8 +559,7 @@ export class IovaTree {
     for (let k = 1; k < FIT_CLASSES; k++) this.M[2 * n + k] = 0;
     // succ's gap shrinks (its old bounds stay valid upper bounds); the new node's fits must be covered.
     if (succ !== NIL) this.F[succ + 2] = gapOf(this.F[succ]!, hi);
-    this.bumpCount(p, 1);
-    this.raise(n, n);
+    this.raise(n, n, 1);
     this.insertColor(n);
     return n;
   }
@@ -649,12 +678,19 @@ export class IovaTree {
   erase(n: number, pred = -1, succ = -1): void {
     if (pred < 0) pred = this.prev(n);
     if (succ < 0) succ = this.next(n);
-    // succ's gap grows: raise succ and its ancestors first. The erase then only moves aggregates (a
-    // subtree that takes another's place takes its aggregate) or recomputes them from children, which
-    // keeps every bound an upper bound that does not decrease going up.
-    if (succ !== NIL) {
+    // succ's gap grows: raise succ and its ancestors first, and take one off the count of every node
+    // above the place the tree loses a node (n itself, or succ when it takes n's place), in one pass. The
+    // erase then only moves aggregates (a subtree that takes another's place takes its aggregate) or
+    // recomputes them from children, which keeps counts exact and every bound an upper bound that does
+    // not decrease going up.
+    const I = this.I;
+    if (succ === NIL) this.bumpCount(I[n + 2]!, -1);
+    else {
       this.F[succ + 2] = gapOf(this.F[succ]!, pred === NIL ? -1 : this.F[pred + 1]!);
-      this.raise(succ, succ);
+      // succ below n (n's right child, or the leftmost node of n's right subtree): the pass starts there;
+      // otherwise succ is an ancestor of n and raising starts when the pass reaches it.
+      if (I[n + 1] !== NIL) this.raise(succ, succ, -1);
+      else this.raise(n, succ, -1, succ);
     }
     const rebalance = this.eraseAugmented(n);
     if (rebalance !== NIL) this.eraseColor(rebalance);
@@ -671,10 +707,7 @@ export class IovaTree {
     this.F[n + 2] = gapOf(lo, pred === NIL ? -1 : this.F[pred + 1]!);
   }
 
-  /**
-   * `__rb_erase_augmented`; counts are decreased from the place where the tree lost a node up to the
-   * root, bounds are left as upper bounds (the caller raises the successor's).
-   */
+  /** `__rb_erase_augmented`; the caller has already updated counts and raised the successor's bounds. */
   private eraseAugmented(node: number): number {
     const I = this.I;
     const B = this.B;
@@ -737,7 +770,6 @@ export class IovaTree {
       B[successor] = pcBlack;
       tmp = successor;
     }
-    this.bumpCount(tmp, -1);
     return rebalance;
   }
 
