@@ -92,6 +92,8 @@ export interface IovaCost {
 export interface AllocResult {
   /** The node inserted, or null when the kernel returns NULL. */
   readonly range: IovaRange | null;
+  /** The node's handle (see {@link IovaOpInfo.node}), or -1. */
+  readonly handle: number;
   readonly cost: IovaCost;
   /** The walk made the second pass (between the cached node and the limit). */
   readonly secondPass: boolean;
@@ -193,6 +195,11 @@ export interface IovaOpInfo {
   /** Range of the node inserted, removed or returned, or -1 and -1. */
   readonly pfnLo: number;
   readonly pfnHi: number;
+  /**
+   * Handle of the node inserted or returned (`alloc_iova`, `reserve_iova`), or -1: its identity, like the
+   * kernel's `struct iova *`, valid until the node is freed ({@link IovaDomain.freeIovaHandleN}).
+   */
+  readonly node: number;
 }
 
 class OpInfo implements IovaOpInfo {
@@ -213,6 +220,7 @@ class OpInfo implements IovaOpInfo {
   depotPush = false;
   pfnLo = -1;
   pfnHi = -1;
+  node = -1;
   magSwap = false;
   depotPop = false;
   popIndex = -1;
@@ -235,6 +243,7 @@ class OpInfo implements IovaOpInfo {
     this.depotPush = false;
     this.pfnLo = -1;
     this.pfnHi = -1;
+    this.node = -1;
     this.magSwap = false;
     this.depotPop = false;
     this.popIndex = -1;
@@ -454,6 +463,7 @@ export class IovaDomain {
     }
     const hi = pfn + size - 1;
     const n = t.insertBetween(pfn, hi, this.below, this.above);
+    info.node = n;
     this.used += size;
     if (hi < dma32) this.setCached32(n);
     else this.setCached(n);
@@ -597,6 +607,7 @@ export class IovaDomain {
     const info = this.info;
     return {
       range: pfn < 0 ? null : this.rangeOf(info.pfnLo, info.pfnHi),
+      handle: info.node,
       cost: { nodesVisited: info.nodesVisited, passes: info.passes },
       secondPass: info.secondPass,
       fastFail: info.fastFail,
@@ -659,6 +670,26 @@ export class IovaDomain {
     info.pfnLo = t.F[n]!;
     info.pfnHi = pfnHi;
     this.removeNode(n);
+    if (this.onStep) this.emitFree('__free_iova', 0, info.pfnLo, -1);
+  }
+
+  /**
+   * `__free_iova(iovad, iova)` with the node's handle (`lastOp.node` after `alloc_iova`/`reserve_iova`),
+   * as the kernel passes the `struct iova *`: no lookup. Throws IOVA_NOT_FOUND for a handle that does not
+   * name a live node; a handle whose node was freed and whose slot was reused names the new node (in the
+   * kernel, a use after free).
+   */
+  freeIovaHandleN(node: number): void {
+    const t = this.tree;
+    if (!t.isLive(node) || node === this.anchor) {
+      throw new DmasimError(ErrorCode.IOVA_NOT_FOUND, `no live IOVA node with handle ${node} to free`, { node });
+    }
+    const info = this.info;
+    info.reset(this.max32);
+    info.destination = 'tree';
+    info.pfnLo = t.F[node]!;
+    info.pfnHi = t.F[node + 1]!;
+    this.removeNode(node);
     if (this.onStep) this.emitFree('__free_iova', 0, info.pfnLo, -1);
   }
 
@@ -759,6 +790,7 @@ export class IovaDomain {
     }
     info.pfnLo = t.F[result]!;
     info.pfnHi = t.F[result + 1]!;
+    info.node = result;
     if (this.onStep) {
       this.onStep({
         kind: 'iova.reserve',

@@ -224,12 +224,14 @@ export interface IovaReplayTotals {
 
 /**
  * Replays a compiled trace through the allocator's number API (the loop a benchmark times). Frees of an
- * `alloc` slot use `__free_iova`, of an `alloc_fast` slot `free_iova` (`free`) or `free_iova_fast` with the
- * size requested (`free_fast`), as the vector format defines. Frees of failed allocations are skipped.
+ * `alloc` slot use `__free_iova` with the node's handle (the kernel's caller keeps the `struct iova *`), of
+ * an `alloc_fast` slot `free_iova` (`free`) or `free_iova_fast` with the size requested (`free_fast`), as
+ * the vector format defines. Frees of failed allocations are skipped.
  */
 export function replayCompiledIovaTrace(d: IovaDomain, t: CompiledIovaTrace): IovaReplayTotals {
   const lo = new Float64Array(t.slots).fill(-1);
-  const hi = new Float64Array(t.slots);
+  /** Node handle of an alloc slot (what the kernel's caller keeps: the struct iova pointer). */
+  const node = new Int32Array(t.slots);
   const size = new Float64Array(t.slots);
   const fast = new Uint8Array(t.slots);
   const { op, slot, a, b, flag, cpu } = t;
@@ -248,7 +250,7 @@ export function replayCompiledIovaTrace(d: IovaDomain, t: CompiledIovaTrace): Io
         if (pfn < 0) failures++;
         else {
           lo[s] = pfn;
-          hi[s] = pfn + a[i]! - 1;
+          node[s] = info.node;
           size[s] = a[i]!;
           fast[s] = 0;
         }
@@ -269,7 +271,7 @@ export function replayCompiledIovaTrace(d: IovaDomain, t: CompiledIovaTrace): Io
       case OP_FREE:
         if (lo[s]! >= 0) {
           if (fast[s] === 1) d.freeIovaN(lo[s]!);
-          else d.freeIovaNodeN(lo[s]!, hi[s]!);
+          else d.freeIovaHandleN(node[s]!);
           lo[s] = -1;
         }
         break;

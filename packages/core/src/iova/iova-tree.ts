@@ -115,6 +115,11 @@ export class IovaTree {
     return this.capacity * S * (8 + 4 + 1 + 2);
   }
 
+  /** Whether `n` is the handle of a node in the tree (not one erased and not reused since). */
+  isLive(n: number): boolean {
+    return Number.isInteger(n) && n > 0 && n % S === 0 && n < this.nextId && this.F[n + 1]! >= 0;
+  }
+
   /** pfn_lo of node `n`. */
   lo(n: number): number {
     return this.F[n]!;
@@ -697,6 +702,7 @@ export class IovaTree {
     this.count--;
     this.I[n + 1] = this.freeIds;
     this.freeIds = n;
+    this.F[n + 1] = -1;
   }
 
   /** Lowers `lo` of node `n` (reserve_iova stretching a node down); the caller keeps the order valid. */

@@ -289,7 +289,7 @@ export function replayIovaVectors(
 ): IovaVectorReport {
   const d = domain;
   /** id -> range returned, size requested and whether by alloc_fast, of live allocations. */
-  const live = new Map<number, { lo: number; hi: number; size: number; fast: boolean }>();
+  const live = new Map<number, { lo: number; hi: number; size: number; fast: boolean; node: number }>();
   const node = { lo: 0, hi: 0 };
   let compared = 0;
   let replayed = 0;
@@ -300,7 +300,7 @@ export function replayIovaVectors(
       case 'alloc': {
         const pfn = d.allocIovaN(op.size, op.limitPfn, op.sizeAligned);
         got = pfn < 0 ? null : { pfnLo: pfn, pfnHi: pfn + op.size - 1 };
-        if (got) live.set(op.id, { lo: got.pfnLo, hi: got.pfnHi, size: op.size, fast: false });
+        if (got) live.set(op.id, { lo: got.pfnLo, hi: got.pfnHi, size: op.size, fast: false, node: d.lastOp.node });
         break;
       }
       case 'alloc_fast': {
@@ -309,7 +309,7 @@ export function replayIovaVectors(
         else {
           const hi = d.findIovaN(pfn, node) ? node.hi : -1;
           got = { pfnLo: pfn, pfnHi: hi };
-          live.set(op.id, { lo: pfn, hi, size: op.size, fast: true });
+          live.set(op.id, { lo: pfn, hi, size: op.size, fast: true, node: -1 });
         }
         break;
       }
@@ -322,8 +322,9 @@ export function replayIovaVectors(
         const a = live.get(op.id);
         if (a === undefined) throw new DmasimError(ErrorCode.INTERNAL, `${vf.file}:${op.line}: id ${op.id} not live`);
         live.delete(op.id);
+        // __free_iova gets the struct iova the allocation returned: the node, whatever reserve_iova did to it.
         if (a.fast) d.freeIovaN(a.lo);
-        else d.freeIovaNodeN(a.lo, a.hi);
+        else d.freeIovaHandleN(a.node);
         break;
       }
       case 'free_fast': {
