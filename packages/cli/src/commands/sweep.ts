@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -19,10 +19,10 @@ import {
   ErrorCode,
   isDmasimError,
   parseSweepSource,
-  renderReportMarkdown,
   Sweep,
   validateScenario,
 } from '@dmasim/core';
+import { writeReports } from '@dmasim/report';
 import {
   bullmqTelemetry,
   describeTelemetry,
@@ -183,9 +183,7 @@ async function sweepAction(file: string, o: SweepOpts): Promise<void> {
       mode: o.redis ? 'distributed' : 'embedded',
       durationMs: Math.round(outcome.durationMs),
     });
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`);
-    writeFileSync(join(out, 'report.md'), renderReportMarkdown(report));
+    await writeReports(report, out, ['json', 'md', 'html'], { outDir: o.out ?? sweep.id });
     const resumed = outcome.progress.resumedShards;
     process.stderr.write(
       `sweep ${sweep.id}: done in ${(outcome.durationMs / 1000).toFixed(1)} s` +
@@ -193,7 +191,7 @@ async function sweepAction(file: string, o: SweepOpts): Promise<void> {
         '\n',
     );
     if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
-    else process.stdout.write(`wrote ${join(out, 'report.md')} and ${join(out, 'report.json')}\n`);
+    else process.stdout.write(`wrote ${join(out, 'report.html')}, report.md and report.json\n`);
   } finally {
     display.stop();
     process.off('SIGINT', onSignal);
