@@ -36,7 +36,9 @@ function check(t: IovaTree): number[] {
     const l = walk(I[n]!, blacks + B[n]!, n);
     const r = walk(I[n + 1]!, blacks + B[n]!, n);
     const cnt = 1 + l.cnt + r.cnt;
-    assert.equal(I[n + 3], cnt, `cnt of node ${n}`);
+    // A clean count is exact, and a dirty node's parent is dirty.
+    if (B[n + 1] === 0) assert.equal(I[n + 3], cnt, `clean cnt of node ${n}`);
+    else if (parent !== NIL) assert.equal(B[parent + 1], 1, `dirty node ${n} under a clean parent`);
     const fit: number[] = [];
     for (let k = 0; k < FIT_CLASSES; k++) {
       const own = k === 0 ? F[n + 2]! : fitOf(t, n, k);
@@ -50,6 +52,8 @@ function check(t: IovaTree): number[] {
     return { cnt, fit };
   };
   walk(t.root, 0, NIL);
+  const total = t.size(t.root);
+  assert.equal(total, ids.length, 'size() recounts the dirty part');
   let prevHi = -1;
   ids.forEach((n, i) => {
     assert.ok(F[n]! > prevHi, 'nodes are ordered and disjoint');

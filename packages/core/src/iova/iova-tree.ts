@@ -4,8 +4,11 @@
  * operations it has exactly the kernel's shape (which `iova_find_limit` depends on). It is augmented, as
  * `rbtree_augmented.h` allows, with values the kernel does not keep:
  *
- * - `cnt`, exact: the number of nodes in the subtree (order statistics: {@link IovaTree.rank} in
- *   O(log n)), used to count the nodes the kernel's linear first-fit walk would visit without walking them;
+ * - `cnt`: the number of nodes in the subtree (order statistics: {@link IovaTree.rank}), used to count
+ *   the nodes the kernel's linear first-fit walk would visit without walking them. Counts are kept lazily:
+ *   an update marks the nodes above it "dirty" up to the first node that already is (dirty nodes form an
+ *   upward-closed set), and a rank query recounts the dirty part of the subtrees it needs, once. Each mark
+ *   is cleared at most once, so this costs no more than exact counts and far less when queries are rare;
  * - fit bounds, upper bounds: for each alignment class k = 0..{@link FIT_CLASSES} - 1 (alignment 2^k), a
  *   number at least as large as the largest block of that alignment that fits in the free pfns directly
  *   below any node of the subtree, placed as the kernel places it (at the top of the gap). Class 0 is the
@@ -21,7 +24,8 @@
  * Storage: a node is an offset `n` (4, 8, 12, ...; 0 is the null node) into typed arrays, so that a
  * node's fields share cache lines: `F[n] = lo`, `F[n + 1] = hi`, `F[n + 2] = gap`, `F[n + 3] = mgap`
  * (Float64Array), `I[n] = left`, `I[n + 1] = right`, `I[n + 2] = parent`, `I[n + 3] = cnt` (Int32Array),
- * `B[n]` = 1 for black (Uint8Array), `M[2n + k]` = bound of class k (Uint8Array). pfns are JavaScript
+ * `B[n]` = 1 for black and `B[n + 1]` = 1 for a dirty count (Uint8Array), `M[2n + k]` = bound of class k
+ * (Uint8Array). pfns are JavaScript
  * numbers; the domain guarantees every pfn stored is below 2^53 (the anchor is stored as
  * {@link ANCHOR_PFN}). Erased nodes are reused.
  */
@@ -253,18 +257,29 @@ export class IovaTree {
     return best;
   }
 
-  /** Number of nodes below `n` (its 0-based position in ascending order). O(log n). */
+  /** Number of nodes below `n` (its 0-based position in ascending order). O(log n) amortised. */
   rank(n: number): number {
     const I = this.I;
-
-    let r = I[I[n]! + 3]!;
+    let r = this.size(I[n]!);
     let p = I[n + 2]!;
     while (p !== NIL) {
-      if (n === I[p + 1]) r += I[I[p]! + 3]! + 1;
+      if (n === I[p + 1]) r += this.size(I[p]!) + 1;
       n = p;
       p = I[n + 2]!;
     }
     return r;
+  }
+
+  /** Nodes in the subtree `t`, recounting (and cleaning) its dirty part. */
+  size(t: number): number {
+    if (t === NIL) return 0;
+    const I = this.I;
+    const B = this.B;
+    if (B[t + 1] === 0) return I[t + 3]!;
+    const c = 1 + this.size(I[t]!) + this.size(I[t + 1]!);
+    I[t + 3] = c;
+    B[t + 1] = 0;
+    return c;
   }
 
   /**
@@ -374,7 +389,11 @@ export class IovaTree {
     const M = this.M;
     const l = I[n]!;
     const r = I[n + 1]!;
-    I[n + 3] = 1 + I[l + 3]! + I[r + 3]!;
+    const B = this.B;
+    if (B[l + 1] === 0 && B[r + 1] === 0) {
+      I[n + 3] = 1 + I[l + 3]! + I[r + 3]!;
+      B[n + 1] = 0;
+    } else B[n + 1] = 1;
     let m = F[n + 2]!;
     if (F[l + 3]! > m) m = F[l + 3]!;
     if (F[r + 3]! > m) m = F[r + 3]!;
@@ -403,6 +422,7 @@ export class IovaTree {
 
   private copyBounds(old: number, nw: number): void {
     this.I[nw + 3] = this.I[old + 3]!;
+    this.B[nw + 1] = this.B[old + 1]!;
     this.F[nw + 3] = this.F[old + 3]!;
     const M = this.M;
     for (let k = 1; k < FIT_CLASSES; k++) M[2 * nw + k] = M[2 * old + k]!;
@@ -417,11 +437,12 @@ export class IovaTree {
     this.recompute(old);
   }
 
-  /** Adds `d` to `cnt` of `from` and every ancestor (a node was linked below, or unlinked). */
-  private bumpCount(from: number, d: number): void {
+  /** Marks the counts of `from` and its ancestors dirty (a node was linked below, or unlinked). */
+  private markDirty(from: number): void {
     const I = this.I;
-    while (from !== NIL) {
-      I[from + 3] = I[from + 3]! + d;
+    const B = this.B;
+    while (from !== NIL && B[from + 1] === 0) {
+      B[from + 1] = 1;
       from = I[from + 2]!;
     }
   }
@@ -429,10 +450,10 @@ export class IovaTree {
   /**
    * Makes the bounds of `start` (default `from`) and its ancestors cover the own fits of node `x` (whose
    * gap grew, or which is new); bounds never decrease going up, so raising stops at the first node that
-   * already covers them. On the way from `from` to the root it also adds `count` to every `cnt` but
-   * `from`'s (a node linked below, or about to be unlinked), which makes it one pass up per update.
+   * already covers them. With `dirty`, it also marks the counts above `from` dirty (a node linked below,
+   * or about to be unlinked), which makes it one pass up per update; both stop early.
    */
-  private raise(from: number, x: number, count = 0, start = from): void {
+  private raise(from: number, x: number, dirty = false, start = from): void {
     const F = this.F;
     const I = this.I;
     const M = this.M;
@@ -454,13 +475,22 @@ export class IovaTree {
       f5 = fitWithSkip(g, skip & 31);
       f6 = fitWithSkip(g, skip & 63);
     }
+    const B = this.B;
     let p = from;
+    // Marking stops at the first node already dirty (everything above it is).
+    let marking = dirty;
     while (p !== start) {
-      if (count !== 0 && p !== from) I[p + 3] = I[p + 3]! + count;
+      if (marking && p !== from) {
+        if (B[p + 1] === 1) marking = false;
+        else B[p + 1] = 1;
+      }
       p = I[p + 2]!;
     }
     while (p !== NIL) {
-      if (count !== 0 && p !== from) I[p + 3] = I[p + 3]! + count;
+      if (marking && p !== from) {
+        if (B[p + 1] === 1) marking = false;
+        else B[p + 1] = 1;
+      }
       const b = 2 * p;
       let changed = false;
       if (F[p + 3]! < g) {
@@ -494,14 +524,8 @@ export class IovaTree {
       if (!changed && p !== x) break;
       p = I[p + 2]!;
     }
-    // Past the last raised node only the counts change.
-    if (count !== 0 && p !== NIL) {
-      p = I[p + 2]!;
-      while (p !== NIL) {
-        I[p + 3] = I[p + 3]! + count;
-        p = I[p + 2]!;
-      }
-    }
+    // Past the last raised node only the marking may go on.
+    if (marking && p !== NIL) this.markDirty(I[p + 2]!);
   }
 
   // ---- insert (iova_insert_rbtree + rb_insert_color) ----
@@ -556,6 +580,7 @@ export class IovaTree {
     I[n + 1] = NIL;
     this.I[n + 2] = p;
     this.B[n] = RED;
+    this.B[n + 1] = 0;
     this.count++;
     const g = gapOf(lo, pred === NIL ? -1 : this.F[pred + 1]!);
     this.F[n + 2] = g;
@@ -564,7 +589,7 @@ export class IovaTree {
     for (let k = 1; k < FIT_CLASSES; k++) this.M[2 * n + k] = 0;
     // succ's gap shrinks (its old bounds stay valid upper bounds); the new node's fits must be covered.
     if (succ !== NIL) this.F[succ + 2] = gapOf(this.F[succ]!, hi);
-    this.raise(n, n, 1);
+    this.raise(n, n, true);
     this.insertColor(n);
     return n;
   }
@@ -689,13 +714,13 @@ export class IovaTree {
     // recomputes them from children, which keeps counts exact and every bound an upper bound that does
     // not decrease going up.
     const I = this.I;
-    if (succ === NIL) this.bumpCount(I[n + 2]!, -1);
+    if (succ === NIL) this.markDirty(I[n + 2]!);
     else {
       this.F[succ + 2] = gapOf(this.F[succ]!, pred === NIL ? -1 : this.F[pred + 1]!);
       // succ below n (n's right child, or the leftmost node of n's right subtree): the pass starts there;
       // otherwise succ is an ancestor of n and raising starts when the pass reaches it.
-      if (I[n + 1] !== NIL) this.raise(succ, succ, -1);
-      else this.raise(n, succ, -1, succ);
+      if (I[n + 1] !== NIL) this.raise(succ, succ, true);
+      else this.raise(n, succ, true, succ);
     }
     const rebalance = this.eraseAugmented(n);
     if (rebalance !== NIL) this.eraseColor(rebalance);
