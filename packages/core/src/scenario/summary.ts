@@ -39,6 +39,61 @@ export interface DomainSummary {
   readonly allocFailures: number;
   /** IOVA bytes held by nodes that no mapping, cache or flush queue accounts for at the end. */
   readonly leakedBytes: number;
+  /** Lowest DMA limit of the domain's devices (mask + 1, capped by the aperture), bytes. */
+  readonly dmaLimitBytes?: number;
+  /** Aperture end + 1, bytes. */
+  readonly apertureBytes?: number;
+  /** IOVA allocations (`alloc_iova`/`alloc_iova_fast` calls), rbtree nodes they visited, range-cache hits. */
+  readonly allocations?: number;
+  readonly nodesVisited?: number;
+  readonly rcacheHits?: number;
+  /** Successful mappings into this domain that took IOVA, and the IOVA bytes they took. */
+  readonly mappings?: number;
+  readonly mappedIovaBytes?: number;
+  /** Virtual time (ns) of the domain's first allocation that found no space, or null. */
+  readonly firstFailureNs?: number | null;
+  /**
+   * IOVA use over virtual time, sampled at the end of every map attempt and at the end of the run: bin `i`
+   * covers `[i * binNs, (i + 1) * binNs)` (`binNs` a power of two, at most {@link TIMELINE_MAX_BINS} bins);
+   * `end[i]` is the use at the bin's last sample (carried forward through bins without one), `peak[i]` the
+   * largest sample in it.
+   */
+  readonly timeline?: { readonly binNs: number; readonly end: number[]; readonly peak: number[] };
+}
+
+/** Bins of a domain's IOVA timeline at most; the bin width doubles to stay within it. */
+export const TIMELINE_MAX_BINS = 64;
+const TIMELINE_FIRST_BIN_NS = 2 ** 16;
+
+/** Records samples (time order) into a power-of-two-binned timeline, widening to stay within the bins. */
+class TimelineRecorder {
+  binNs = TIMELINE_FIRST_BIN_NS;
+  end: number[] = [];
+  peak: number[] = [];
+  private last = 0;
+
+  record(tNs: number, v: number): void {
+    let bin = Math.floor(tNs / this.binNs);
+    while (bin >= TIMELINE_MAX_BINS) {
+      const end: number[] = [];
+      const peak: number[] = [];
+      for (let j = 0; 2 * j < this.end.length; j++) {
+        end.push(this.end[2 * j + 1] ?? this.end[2 * j]!);
+        peak.push(Math.max(this.peak[2 * j]!, this.peak[2 * j + 1] ?? 0));
+      }
+      this.end = end;
+      this.peak = peak;
+      this.binNs *= 2;
+      bin = Math.floor(tNs / this.binNs);
+    }
+    while (this.end.length <= bin) {
+      this.end.push(this.last);
+      this.peak.push(this.last);
+    }
+    this.end[bin] = v;
+    if (v > this.peak[bin]!) this.peak[bin] = v;
+    this.last = v;
+  }
 }
 
 /** The summary of one scenario run. */
@@ -125,6 +180,13 @@ interface DomainAcc {
   reservedPages: number;
   peakPages: number;
   allocFailures: number;
+  allocations: number;
+  nodesVisited: number;
+  rcacheHits: number;
+  mappings: number;
+  mappedIovaBytes: number;
+  firstFailureNs: number | null;
+  timeline: TimelineRecorder;
 }
 
 /** Collects the statistics of one run as events go by. */
@@ -162,7 +224,18 @@ export class RunStats {
     this.sim = sim;
     for (const d of sim.domainList()) {
       const iova = d.iova;
-      this.domains.set(d.id, { reservedPages: iova ? Number(iova.usedPages()) : 0, peakPages: 0, allocFailures: 0 });
+      this.domains.set(d.id, {
+        reservedPages: iova ? Number(iova.usedPages()) : 0,
+        peakPages: 0,
+        allocFailures: 0,
+        allocations: 0,
+        nodesVisited: 0,
+        rcacheHits: 0,
+        mappings: 0,
+        mappedIovaBytes: 0,
+        firstFailureNs: null,
+        timeline: new TimelineRecorder(),
+      });
     }
     sim.watch(
       [
@@ -178,6 +251,7 @@ export class RunStats {
         'dmabuf.revoke',
         'iova.dac_switch',
         'iova.rcache_flush',
+        'iova.alloc',
         'hazard',
         'error',
         'device.fault',
@@ -249,10 +323,17 @@ export class RunStats {
         if (e.data.mode === 'bus_addr') {
           this.whatIf.iovaBytesSaved += size;
         } else if (e.data.mode === 'iova') {
-          this.whatIf.iovaBytesSpent += Number(e.data.iovaSize ?? 0n);
+          const bytes = Number(e.data.iovaSize ?? 0n);
+          this.whatIf.iovaBytesSpent += bytes;
+          this.mappedInto(e.data.attachmentId, bytes);
         } else {
           const imp = this.sim.attachments.get(e.data.attachmentId)?.importer;
-          if (imp?.dev.dmaIommu) for (const x of e.data.entries) this.whatIf.iovaBytesSpent += x.dmaLength;
+          if (imp?.dev.dmaIommu) {
+            let bytes = 0;
+            for (const x of e.data.entries) bytes += x.dmaLength;
+            this.whatIf.iovaBytesSpent += bytes;
+            this.mappedInto(e.data.attachmentId, bytes);
+          }
         }
         if (e.data.mode === 'per_range' && this.thruTryFailed) this.fallbacks.iovaToPerRange++;
         return;
@@ -272,6 +353,15 @@ export class RunStats {
       case 'iova.rcache_flush':
         this.fallbacks.rcacheFlushes++;
         return;
+      case 'iova.alloc': {
+        const d = this.domains.get(e.data.domainId);
+        if (d) {
+          d.allocations++;
+          d.nodesVisited += e.data.nodesVisited;
+          if (e.data.source === 'rcache') d.rcacheHits++;
+        }
+        return;
+      }
       case 'hazard':
         this.hazards[e.data.kind] = (this.hazards[e.data.kind] ?? 0) + 1;
         if (e.data.kind === 'iova_leak') {
@@ -307,8 +397,20 @@ export class RunStats {
     const id = (e.data as { domainId?: number | null }).domainId;
     if (id !== null && id !== undefined) {
       const d = this.domains.get(id);
-      if (d) d.allocFailures++;
+      if (d) {
+        d.allocFailures++;
+        if (d.firstFailureNs === null) d.firstFailureNs = e.tNs;
+      }
     }
+  }
+
+  /** A successful mapping took `bytes` of IOVA in its importer's domain. */
+  private mappedInto(attachmentId: number, bytes: number): void {
+    const dom = this.sim.attachments.get(attachmentId)?.importer.domain;
+    const d = dom ? this.domains.get(dom.id) : undefined;
+    if (!d) return;
+    d.mappings++;
+    d.mappedIovaBytes += bytes;
   }
 
   /** Samples IOVA use (at the end of every map attempt, the only time it can reach a new peak). */
@@ -319,6 +421,7 @@ export class RunStats {
       if (!acc || !iova) continue;
       const used = Number(iova.usedPages()) - acc.reservedPages;
       if (used > acc.peakPages) acc.peakPages = used;
+      acc.timeline.record(this.sim.now, used * Number(d.granule));
     }
   }
 
@@ -396,6 +499,15 @@ export class RunStats {
       headroomBytes: head.total * g,
       allocFailures: acc.allocFailures,
       leakedBytes: this.unaccounted(d.id) * g,
+      dmaLimitBytes: limitPfn * g,
+      apertureBytes: Number(d.geometry.apertureEnd + 1n),
+      allocations: acc.allocations,
+      nodesVisited: acc.nodesVisited,
+      rcacheHits: acc.rcacheHits,
+      mappings: acc.mappings,
+      mappedIovaBytes: acc.mappedIovaBytes,
+      firstFailureNs: acc.firstFailureNs,
+      timeline: { binNs: acc.timeline.binNs, end: acc.timeline.end, peak: acc.timeline.peak },
     };
   }
 
@@ -445,6 +557,7 @@ export class RunStats {
   /** The summary (call once, at the end). */
   summary(scenarioId: string, attempt: number, seed: number, stateHash: string): ScenarioSummary {
     const sim = this.sim;
+    this.sample();
     return {
       kind: 'dmasim-summary',
       version: 1,
