@@ -412,14 +412,6 @@ export class IovaTree {
     }
   }
 
-  private propagate(n: number, stop: number): void {
-    const I = this.I;
-    while (n !== stop) {
-      this.recompute(n);
-      n = I[n + 2]!;
-    }
-  }
-
   private copyBounds(old: number, nw: number): void {
     this.I[nw + 3] = this.I[old + 3]!;
     this.B[nw + 1] = this.B[old + 1]!;
@@ -781,10 +773,10 @@ export class IovaTree {
         I[parent] = child2;
         I[successor + 1] = child;
         I[child + 2] = successor;
-        // The nodes from the successor's old place up to node's right child lose it: recomputed from
-        // their children. The successor takes node's aggregate; the pass below takes one off its count.
+        // The nodes from the successor's old place up to node's right child lose it: their bounds stay
+        // upper bounds (and above their new children's), their counts are already marked dirty. The
+        // successor takes node's aggregate.
         this.augCopy(node, successor);
-        this.propagate(parent, successor);
       }
       tmp = I[node]!;
       I[successor] = tmp;
