@@ -81,14 +81,18 @@ async function openAndCheck(file: string, shot: string): Promise<PageCheck> {
       querySelector(sel: string): El | null;
       querySelectorAll(sel: string): Iterable<El> & { length: number };
       getBoundingClientRect(): { width: number };
+      checkVisibility(): boolean;
+      open: boolean;
     }
     const document = (globalThis as unknown as { document: El }).document;
+    // Group sections are collapsed <details>: open them all, so that every chart must really be shown.
+    for (const d of document.querySelectorAll('details')) d.open = true;
     return {
       charts: [...document.querySelectorAll('figure.chart')].map((f) => {
         const svg = f.querySelector('svg');
         return {
           id: f.id,
-          svg: svg !== null && svg.getBoundingClientRect().width > 0,
+          svg: svg?.checkVisibility() === true && svg.getBoundingClientRect().width > 0,
           marks: svg ? svg.querySelectorAll('path, rect').length : 0,
           text: svg ? svg.querySelectorAll('text').length : 0,
         };

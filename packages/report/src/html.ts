@@ -47,7 +47,7 @@ function domainLabel(d: Domain, labels: ReadonlyMap<string, string>): string {
       return l ? `${l} ${bdf}` : bdf;
     })
     .join('+');
-  const lim = d.dmaLimitBytes === null ? '' : ` ${Math.round(Math.log2(d.dmaLimitBytes))}-bit`;
+  const lim = d.dmaLimitBytes === null ? '' : `, limit ${humanBytes(d.dmaLimitBytes)}`;
   return `${d.topology ?? ''} ${devs} (${d.type}${lim})`.trim();
 }
 
@@ -185,7 +185,7 @@ function timelineChart(d: Domain, label: string, id: string): string {
   const marks: { yAxis: number; name: string; lineStyle: { color: string } }[] = [
     { yAxis: 4, name: '32-bit window (4 GiB)', lineStyle: { color: COLORS.limit32 } },
   ];
-  if (d.dmaLimitBytes !== null && d.dmaLimitBytes !== 2 ** 32)
+  if (d.dmaLimitBytes !== null && d.dmaLimitBytes !== 2 ** 32 && d.dmaLimitBytes !== d.apertureBytes)
     marks.push({
       yAxis: d.dmaLimitBytes / GIB,
       name: `DMA limit (${humanBytes(d.dmaLimitBytes)})`,
@@ -270,7 +270,7 @@ function headroomChart(domains: readonly Domain[], labels: ReadonlyMap<string, s
   const svg = renderSvg(
     {
       legend: { top: 0, left: 0, itemGap: 22, textStyle: { fontSize: 11 } },
-      grid: { left: 260, right: 40, top: 36, bottom: 46 },
+      grid: { left: 10, right: 60, top: 36, bottom: 46, containLabel: true },
       xAxis: {
         type: 'log',
         name: 'more mappings before the first failure (log scale)',
@@ -322,7 +322,7 @@ function fragmentationChart(domains: readonly Domain[], labels: ReadonlyMap<stri
   const svg = renderSvg(
     {
       legend: { top: 0, left: 0, itemGap: 22, textStyle: { fontSize: 11 } },
-      grid: { left: 260, right: 40, top: 36, bottom: 46 },
+      grid: { left: 10, right: 60, top: 36, bottom: 46, containLabel: true },
       xAxis: {
         type: 'value',
         max: 100,
