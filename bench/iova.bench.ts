@@ -42,6 +42,7 @@ export const benchmarks: Benchmark[] = IOVA_TRACE_VARIANTS.map((variant) => ({
       kernelWalkNodesPerAlloc: f.nodesVisitedPerAlloc,
       liveAtEnd: f.liveAtEnd,
       cachedPfns: f.cachedPfns,
+      loadAverage: f.loadAverage,
       command: `dmasim iova bench --generate ${variant}`,
     };
     return [

@@ -67,7 +67,7 @@ const n0 = (x: number) => Math.round(x).toLocaleString('en-US');
 
 function printFigures(f: IovaBenchFigures): void {
   const lines = [
-    `${f.name}: ${n0(f.ops)} ops, best of ${f.repeat} (${f.search} search): ${(f.bestMs / 1000).toFixed(3)} s, ${n0(f.opsPerSec)} ops/s (by CPU time ${n0(f.cpuOpsPerSec)} ops/s)`,
+    `${f.name}: ${n0(f.ops)} ops, best of ${f.repeat} (${f.search} search): ${(f.bestMs / 1000).toFixed(3)} s, ${n0(f.opsPerSec)} ops/s (by CPU time ${n0(f.cpuOpsPerSec)} ops/s; load average ${f.loadAverage.toFixed(1)} on ${f.cpus} CPUs)`,
   ];
   if (f.baseline !== null && f.ratio !== null) {
     lines.push(

@@ -3,6 +3,7 @@
  * compiled trace through the allocator's number API on fresh domains, best of N, with the cost model's
  * totals and the memory the domain holds.
  */
+import { availableParallelism, loadavg } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
@@ -18,7 +19,7 @@ import {
 /** How the first fit is searched. */
 export type Search = 'indexed' | 'linear';
 
-/** A garbage collection on demand, so that each timed replay starts from a collected heap. */
+/** A garbage collection on demand, so that timed replays start from a collected heap. */
 function gcFunction(): () => void {
   setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
@@ -51,6 +52,9 @@ export interface IovaBenchFigures {
    * percent (docs/IOVA.md), while one taken here would mostly measure the collector.
    */
   heapBytesPerLive: number;
+  /** `os.loadavg()[0]` and the CPU count when the figures were taken: other load makes wall time longer. */
+  loadAverage: number;
+  cpus: number;
   /** The kernel's rate on this trace, when it is a standard trace. */
   baseline: number | null;
   ratio: number | null;
@@ -67,8 +71,10 @@ export function benchIovaTrace(
   let bestMs = Number.POSITIVE_INFINITY;
   let bestCpuMs = Number.POSITIVE_INFINITY;
   let figures: Omit<IovaBenchFigures, 'bestMs' | 'opsPerSec' | 'cpuOpsPerSec'> | undefined;
+  // One collection before the first replay (the trace's construction left garbage); none between replays,
+  // where a collector still sweeping would be timed with the allocator.
+  gc();
   for (let i = 0; i < o.repeat; i++) {
-    gc();
     const d = new IovaDomain({
       granule: BigInt(vf.header.granule),
       startPfn: BigInt(vf.header.startPfn),
@@ -102,6 +108,8 @@ export function benchIovaTrace(
       cachedPfns,
       treeBytesPerLive: treeBytes / live,
       heapBytesPerLive: accounted / live,
+      loadAverage: loadavg()[0] ?? 0,
+      cpus: availableParallelism(),
       baseline,
       ratio: null,
       target: o.standard ? IOVA_TARGET_RATIO[o.standard] : null,
