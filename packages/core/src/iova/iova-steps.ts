@@ -162,6 +162,7 @@ export interface IovaDepotStep extends IovaCachedFacts {
  */
 export interface IovaReserveStep {
   readonly kind: 'iova.reserve';
+  /** The pfns asked for (for `rejected`, values above 2^53 are rounded to the nearest number). */
   readonly pfnLo: number;
   readonly pfnHi: number;
   readonly outcome: 'inserted' | 'covered' | 'rejected';
