@@ -72,8 +72,9 @@ export interface IovaDomainOptions {
   depotDelayNs?: number;
   /**
    * How the first-fit search is done. 'indexed' (default) finds the kernel's answer through the augmented
-   * tree in O(log n); 'linear' walks node by node exactly as the kernel's loop does (for verification and
-   * for measuring the kernel's algorithm). Results, costs and steps are identical.
+   * tree in amortised O(log n); 'linear' walks node by node exactly as the kernel's loop does (for
+   * verification and for measuring the kernel's algorithm). Results, costs and steps are identical.
+   * @defaultValue 'indexed'
    */
   search?: 'indexed' | 'linear';
   /** Receives every state-changing step, in kernel order. */
@@ -84,7 +85,10 @@ export interface IovaDomainOptions {
 export interface IovaCost {
   /** Loop iterations of the kernel's first-fit walk (each reads one node), all passes. */
   readonly nodesVisited: number;
-  /** Passes of the walk (0: refused at once or answered by the range cache; 1; 2 with the second pass). */
+  /**
+   * Passes of the walk: 0 when refused at once or answered by the range cache, 1, or 2 with the second
+   * pass; summed over both tree attempts of an `alloc_iova_fast` that flushed the caches.
+   */
   readonly passes: number;
 }
 
