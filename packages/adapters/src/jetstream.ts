@@ -140,15 +140,26 @@ export function isStreamFullError(e: unknown): boolean {
   return err.cause !== undefined && err.cause !== e && isStreamFullError(err.cause);
 }
 
-/** True for a failure that a retry of the same publish can cure (timeout, no responders, disconnect). */
-function isTransient(e: unknown): boolean {
+/**
+ * True for a failure that a retry of the same publish can cure (timeout, no responders, disconnect), looking
+ * through the error's causes. "JetStream is not enabled" counts too: right after a nats-server restart the
+ * server answers before JetStream has recovered its streams, and the client reports exactly that (its
+ * cause is "no responders"); JetStream was checked at connect, so it is the restart, not a misconfiguration.
+ */
+function isTransient(e: unknown, depth = 0): boolean {
   if (isStreamFullError(e)) return false;
-  const err = e as { name?: unknown; message?: unknown; code?: unknown };
+  const err = e as { name?: unknown; message?: unknown; code?: unknown; cause?: unknown };
   const name = typeof err?.name === 'string' ? err.name : '';
   const msg = typeof err?.message === 'string' ? err.message : '';
-  if (/Timeout|NoResponders|Closed|Connection|RequestError|Disconnect/i.test(name)) return true;
+  if (/Timeout|NoResponders|Closed|Connection|RequestError|Disconnect|JetStreamNotEnabled/i.test(name)) return true;
   if (err?.code === 503 || err?.code === '503') return true;
-  return /timeout|no responders|503|disconnect|connection (closed|lost|refused)|reconnect|stale/i.test(msg);
+  if (
+    /timeout|no responders|503|disconnect|connection (closed|lost|refused)|reconnect|stale|jetstream is not enabled/i.test(
+      msg,
+    )
+  )
+    return true;
+  return depth < 4 && err?.cause !== undefined && err.cause !== e && isTransient(err.cause, depth + 1);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
