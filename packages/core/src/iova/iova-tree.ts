@@ -174,15 +174,6 @@ export class IovaTree {
     return n;
   }
 
-  /** `rb_last`: the highest node, or NIL. */
-  last(): number {
-    const I = this.I;
-    let n = this.root;
-    if (n === NIL) return NIL;
-    while (I[n + 1] !== NIL) n = I[n + 1]!;
-    return n;
-  }
-
   /** `rb_next`: the next higher node, or NIL. */
   next(n: number): number {
     const I = this.I;
@@ -412,7 +403,8 @@ export class IovaTree {
     }
   }
 
-  private copyBounds(old: number, nw: number): void {
+  /** The augment `copy` callback: `nw` takes `old`'s aggregate (count, dirty flag, bounds). */
+  private augCopy(old: number, nw: number): void {
     this.I[nw + 3] = this.I[old + 3]!;
     this.B[nw + 1] = this.B[old + 1]!;
     this.F[nw + 3] = this.F[old + 3]!;
@@ -420,12 +412,8 @@ export class IovaTree {
     for (let k = 1; k < FIT_CLASSES; k++) M[2 * nw + k] = M[2 * old + k]!;
   }
 
-  private augCopy(old: number, nw: number): void {
-    this.copyBounds(old, nw);
-  }
-
   private augRotate(old: number, nw: number): void {
-    this.copyBounds(old, nw);
+    this.augCopy(old, nw);
     this.recompute(old);
   }
 
