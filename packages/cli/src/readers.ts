@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { FileReaders } from '@dmasim/coordinator';
 import { DmasimError, ErrorCode, parseScenarioFile } from '@dmasim/core';
-import { loadMachine } from './commands/topo/machine.ts';
+import { loadMachine, type Machine } from './commands/topo/machine.ts';
 
 function readText(path: string, what: string): string {
   try {
@@ -16,12 +16,17 @@ function readText(path: string, what: string): string {
   }
 }
 
+/** Loads one machine (any input `dmasim topo` reads) with the defaults the importers assume, silently. */
+export function loadMachineQuiet(path: string): Machine {
+  return loadMachine([path], { hostBridgeId: [], label: [], numaNode: [], quiet: true });
+}
+
 /** File readers for {@link resolveSweepFiles} and scenario runs. */
 export const fileReaders: FileReaders = {
   scenario(path) {
     return parseScenarioFile(readText(path, 'scenario file'), path) as unknown as Record<string, unknown>;
   },
   topology(path) {
-    return loadMachine([path], { hostBridgeId: [], label: [], numaNode: [], quiet: true }).spec;
+    return loadMachineQuiet(path).spec;
   },
 };

@@ -7,7 +7,6 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
 import {
   barOwner,
-  buildTopology,
   calcMapTypeAndDist,
   checkTrace,
   compareRedrive,
@@ -24,7 +23,7 @@ import {
 } from '@dmasim/core';
 import { stringify } from 'yaml';
 import { ExitCode } from '../../exit.ts';
-import { loadMachine } from '../topo/machine.ts';
+import { loadMachineQuiet } from '../../readers.ts';
 
 /** Options of the ftrace mode of `dmasim replay`. */
 export interface FtraceOpts {
@@ -70,8 +69,9 @@ export async function ftraceAction(file: string, o: FtraceOpts): Promise<void> {
   let topology: Topology | undefined;
   let topoSpec: TopologySpec | undefined;
   if (o.topology !== undefined) {
-    topoSpec = loadMachine([o.topology], { hostBridgeId: [], label: [], numaNode: [], quiet: true }).spec;
-    topology = buildTopology(topoSpec, o.topology);
+    const machine = loadMachineQuiet(o.topology);
+    topoSpec = machine.spec;
+    topology = machine.topology;
   }
   const recon = reconstructMappings(capture.records, {
     ...(topology
