@@ -14,7 +14,7 @@ import type { ScenarioRecord, ShardResult } from '@dmasim/adapters';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { ROOT, runCliProcess, spawnCli } from './helpers/cli.ts';
-import { type RunningServer, startNats, startRedis } from './helpers/servers.ts';
+import { freePort, type RunningServer, startNats, startRedis } from './helpers/servers.ts';
 
 const SWEEP = join(ROOT, 'test/fixtures/sweeps/small.yaml');
 const SLOW = join(ROOT, 'test/fixtures/sweeps/slow.yaml');
@@ -31,6 +31,30 @@ after(async () => {
   await redis?.stop();
   rmSync(work, { recursive: true, force: true });
 });
+
+/** Resolves when a worker's /readyz answers 200 (it is taking jobs). */
+async function ready(port: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (
+      await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
+    await sleep(50);
+  }
+  throw new Error(`worker on health port ${port} not ready`);
+}
+
+/** Starts a worker and waits until it takes jobs. */
+async function startReadyWorker(name: string, extra: string[] = []): Promise<ChildProcess> {
+  const port = await freePort();
+  const w = startWorker(name, ['--health-port', String(port), '--health-host', '127.0.0.1', ...extra]);
+  await ready(port);
+  return w;
+}
 
 function startWorker(name: string, extra: string[] = []): ChildProcess {
   const w = spawnCli([
@@ -101,8 +125,8 @@ test('a sweep over two worker processes gives the same results as the embedded r
   const embeddedOut = join(work, 'embedded');
   const e = await runCliProcess(['sweep', SWEEP, '--out', embeddedOut, '--threads', '2', '--no-progress']);
   assert.equal(e.code, 0, e.stderr);
-  const w1 = startWorker('w1');
-  const w2 = startWorker('w2');
+  // Both workers take jobs before the sweep starts, so that both get shards however fast the machine is.
+  const [w1, w2] = await Promise.all([startReadyWorker('w1'), startReadyWorker('w2')]);
   const distOut = join(work, 'distributed');
   const d = await runCliProcess(['sweep', SWEEP, '--redis', redis.url, '--out', distOut, '--no-progress']);
   assert.equal(d.code, 0, d.stderr);
