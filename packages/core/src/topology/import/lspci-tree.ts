@@ -12,8 +12,7 @@
  */
 import { formatBdf } from './bdf.ts';
 import type { ImportFragment, ObservedFunction } from './import-types.ts';
-import { parseRegionLine } from './lspci-verbose.ts';
-import { deviceFromName, vendorFromName } from './pci-ids.ts';
+import { idsFromName, parseRegionLine } from './lspci-verbose.ts';
 import { quoteFound, splitLines, topoParseError } from './text.ts';
 
 /** What a bus list or a bus-of-buses list at some column continues. */
@@ -286,18 +285,5 @@ function nameInto(f: ObservedFunction, name: string): void {
     f.device = Number.parseInt(numeric[2]!, 16);
     return;
   }
-  const nn = /^(.*?)\s*\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]$/.exec(name);
-  if (nn) {
-    f.vendor = Number.parseInt(nn[2]!, 16);
-    f.device = Number.parseInt(nn[3]!, 16);
-    f.name = nn[1]!;
-    return;
-  }
-  f.name = name;
-  const v = vendorFromName(name);
-  if (v) {
-    f.vendor = v.vendor;
-    const d = deviceFromName(v.rest, v.vendor);
-    if (d !== undefined) f.device = d;
-  }
+  idsFromName(f, name);
 }

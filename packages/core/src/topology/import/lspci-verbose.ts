@@ -273,6 +273,15 @@ function header(f: ObservedFunction, rest: string, file: string, line: number, c
     f.device = Number.parseInt(numericIds[2]!, 16);
     return;
   }
+  idsFromName(f, name);
+}
+
+/**
+ * Sets vendor and device (and the name) from an lspci device name: `Name [vvvv:dddd]` as `-nn` prints it,
+ * or a name alone, whose ids are looked up in the vendor and device tables. Shared by the tree and the
+ * verbose parsers.
+ */
+export function idsFromName(f: ObservedFunction, name: string): void {
   const nn = /^(.*?)\s*\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]$/.exec(name);
   if (nn) {
     f.vendor = Number.parseInt(nn[2]!, 16);
