@@ -37,30 +37,44 @@ export function parseStructured(text: string, file: string, code: ErrorCode): St
         .split('/')
         .slice(1)
         .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'));
-      let node: unknown = doc.contents;
-      let best: YamlNode | undefined = doc.contents ?? undefined;
-      for (const part of parts) {
-        if (isMap(node)) {
-          const pair = node.items.find((it) => (it.key as { value?: unknown } | null)?.value === part);
-          if (!pair) break;
-          const keyNode = pair.key as YamlNode | null;
-          node = pair.value;
-          best = (pair.value as YamlNode | null) ?? keyNode ?? best;
-        } else if (isSeq(node)) {
-          const item = node.items[Number(part)];
-          if (item === undefined) break;
-          node = item;
-          best = item as YamlNode;
-        } else {
-          break;
-        }
-      }
-      const offset = best?.range?.[0];
-      if (offset === undefined) return undefined;
-      const lp = lineCounter.linePos(offset);
-      return { line: lp.line, column: lp.col };
+      return locateInYaml(doc, lineCounter, parts);
     },
   };
+}
+
+/**
+ * 1-based line and column where the value at `path` (object keys and list indexes) starts in a parsed YAML
+ * document, or where its closest existing ancestor does; undefined when the document has no positions.
+ */
+export function locateInYaml(
+  doc: Document,
+  lineCounter: LineCounter,
+  path: readonly (string | number)[],
+): { line: number; column: number } | undefined {
+  let node: unknown = doc.contents;
+  let best: YamlNode | undefined = (doc.contents as YamlNode | null) ?? undefined;
+  for (const part of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((it) => {
+        const k = it.key as { value?: unknown } | null;
+        return k !== null && typeof k === 'object' && String(k.value) === String(part);
+      });
+      if (!pair) break;
+      node = pair.value;
+      best = (pair.value as YamlNode | null) ?? (pair.key as YamlNode | null) ?? best;
+    } else if (isSeq(node)) {
+      const item = node.items[Number(part)];
+      if (item === undefined) break;
+      node = item;
+      best = item as YamlNode;
+    } else {
+      break;
+    }
+  }
+  const offset = best?.range?.[0];
+  if (offset === undefined) return undefined;
+  const lp = lineCounter.linePos(offset);
+  return { line: lp.line, column: lp.col };
 }
 
 const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });

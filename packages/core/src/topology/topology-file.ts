@@ -5,8 +5,9 @@
  * `format(parse(format(spec)))` is the same text). Pure: takes text, does no I/O.
  */
 import { Ajv, type ErrorObject } from 'ajv';
-import { isMap, isSeq, LineCounter, parseDocument, type Node as YamlNode, stringify as yamlStringify } from 'yaml';
+import { LineCounter, parseDocument, stringify as yamlStringify } from 'yaml';
 import { DmasimError, ErrorCode, isDmasimError, parseError } from '../errors.ts';
+import { locateInYaml } from '../structured-file.ts';
 import schema from './dmasim-topology.schema.json' with { type: 'json' };
 import { buildTopologyFrom, formatSpecPath, type SpecPath, type Topology } from './topology.ts';
 import type { TopologySpec } from './topology-spec.ts';
@@ -172,30 +173,7 @@ function locateYaml(text: string, path: SpecPath): Located | undefined {
   try {
     const lc = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: false });
-    let node: unknown = doc.contents;
-    let best: YamlNode | null = (doc.contents as YamlNode | null) ?? null;
-    for (const part of path) {
-      if (isMap(node)) {
-        const pair = node.items.find((it) => {
-          const k = it.key as { value?: unknown } | null;
-          return k !== null && typeof k === 'object' && String(k.value) === String(part);
-        });
-        if (!pair) break;
-        node = pair.value;
-        best = (pair.value as YamlNode | null) ?? (pair.key as YamlNode | null) ?? best;
-      } else if (isSeq(node) && typeof part === 'number') {
-        const item = node.items[part];
-        if (item === undefined) break;
-        node = item;
-        best = item as YamlNode;
-      } else {
-        break;
-      }
-    }
-    const offset = best?.range?.[0];
-    if (offset === undefined) return undefined;
-    const p = lc.linePos(offset);
-    return { line: p.line, column: p.col };
+    return locateInYaml(doc, lc, path);
   } catch {
     return undefined;
   }
