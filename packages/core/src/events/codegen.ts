@@ -17,6 +17,8 @@ export type FieldsEncoder = (w: ByteWriter, d: Record<string, unknown>, st: Map<
 export type FieldsDecoder = (r: ByteReader, strs: string[]) => Record<string, unknown>;
 /** Copies a step record's fields into a fresh payload in schema order (absent optional fields -> null). */
 export type StepCopier = (s: Record<string, unknown>) => Record<string, unknown>;
+/** Builds the step record an event payload was made from: `kind` (and its fixed fields), then the payload's fields. */
+export type StepBuilder = (d: Record<string, unknown>) => Record<string, unknown>;
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -296,6 +298,23 @@ function compileCopier(ce: CEvent): StepCopier {
   return new Function(`return function copy_${ce.id}(s) { return { ${fields.join(', ')} }; };`)() as StepCopier;
 }
 
+/**
+ * The step record of a payload, as one object literal: `{ kind, ...fixed, ...d }` with the fields
+ * spelled out, so every record of a type has one shape (a spread builds its object key by key).
+ * `fixed` holds what the event type implies but the payload leaves out (`iova.queue`'s destination).
+ */
+function compileStepBuilder(ce: CEvent, kind: string, fixed: Readonly<Record<string, string>>): StepBuilder {
+  const parts = [`kind: ${JSON.stringify(kind)}`];
+  for (const [n, v] of Object.entries(fixed)) parts.push(`${checkName(n)}: ${JSON.stringify(v)}`);
+  for (const f of ce.fields) {
+    const n = checkName(f.name);
+    if (n === 'kind' || n in fixed)
+      throw new Error(`event schema: ${ce.type} has a field ${n} that its step record sets`);
+    parts.push(`${n}: d.${n}`);
+  }
+  return new Function(`return function step_${ce.id}(d) { return { ${parts.join(', ')} }; };`)() as StepBuilder;
+}
+
 const encoders: (FieldsEncoder | undefined)[] = [];
 const decoders: (FieldsDecoder | undefined)[] = [];
 const copiers = new Map<string, StepCopier>();
@@ -313,6 +332,16 @@ export function fieldsEncoder(id: number): FieldsEncoder {
 /** The generated field decoder of event type id `id`, or undefined for an unknown id. */
 export function fieldsDecoder(id: number): FieldsDecoder | undefined {
   return decoders[id];
+}
+
+/**
+ * The generated step-record builder of an event type: the record has `kind` = `kind` and the fields
+ * `fixed` before the payload's own.
+ */
+export function stepBuilder(type: string, kind: string, fixed: Readonly<Record<string, string>> = {}): StepBuilder {
+  const ce = compiledEvents().find((c) => c.type === type);
+  if (!ce) throw new Error(`event schema: no event type ${type}`);
+  return compileStepBuilder(ce, kind, fixed);
 }
 
 /** The generated step-record copier of an event type. */

@@ -24,8 +24,8 @@
  */
 import { DmasimError, ErrorCode } from '../errors.ts';
 import { ByteReader, ByteWriter, fnv1a32 } from './bytes.ts';
-import { fieldsDecoder, fieldsEncoder } from './codegen.ts';
-import { compiledById, compiledEvents } from './compiled-schema.ts';
+import { type FieldsDecoder, fieldsDecoder, fieldsEncoder } from './codegen.ts';
+import { compiledEvents } from './compiled-schema.ts';
 import { EVENT_SCHEMA_VERSION, type EventOrigin, type SimEvent } from './event-schema.ts';
 
 /** Version of the frame layout above. Raised on any change to it. */
@@ -62,6 +62,10 @@ export interface FrameTarget {
 
 /** Event type -> numeric id and generated field encoder: one lookup per event. */
 const typeInfo = new Map(compiledEvents().map((c) => [c.type as string, { id: c.id, encode: fieldsEncoder(c.id) }]));
+
+/** Event type id -> type and generated field decoder (undefined for ids the schema does not have). */
+const decodeInfo: ({ type: string; decode: FieldsDecoder } | undefined)[] = [];
+for (const c of compiledEvents()) decodeInfo[c.id] = { type: c.type, decode: fieldsDecoder(c.id)! };
 
 /** Encodes events into one frame at a time, reusing its buffers. Not thread-safe; one per producer. */
 export class FrameEncoder {
@@ -260,20 +264,19 @@ export function decodeFrame(bytes: Uint8Array, source = 'frame', offset = 0): { 
     const at = body.pos;
     const head = body.varNum();
     const id = Math.floor(head / 2);
-    const ce = compiledById(id);
-    const decode = fieldsDecoder(id);
-    if (!ce || !decode) return body.fail(`unknown event type id ${id}`, at);
+    const info = decodeInfo[id];
+    if (info === undefined) return body.fail(`unknown event type id ${id}`, at);
     tNs += body.varNum();
     const cpu = body.varNum();
     const origin: EventOrigin = head % 2 === 1 ? 'ftrace' : 'sim';
-    const data = decode(body, strings);
+    const data = info.decode(body, strings);
     events[i] = {
       scenarioId: meta.scenarioId,
       seq: meta.firstSeq + i,
       tNs,
       cpu,
       origin,
-      type: ce.type,
+      type: info.type,
       data,
     } as SimEvent;
   }

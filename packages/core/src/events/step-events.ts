@@ -10,7 +10,7 @@
  * entry ever disagree.
  */
 import type { IommuStep } from '../iommu/iommu-steps.ts';
-import { stepCopier } from './codegen.ts';
+import { type StepBuilder, stepBuilder, stepCopier } from './codegen.ts';
 import type { EventData, EventType } from './event-schema.ts';
 
 /** Event types that carry a DMA/IOMMU/IOVA step record. */
@@ -58,8 +58,7 @@ export function stepPayload(type: StepEventType, step: IommuStep): Record<string
 
 /** The step record an event of a {@link StepEventType} was made from (for the layers' reducers). */
 export function eventToStep(type: StepEventType, data: Record<string, unknown>): IommuStep {
-  if (type === 'iova.queue') return { kind: 'iova.free', destination: 'flush_queue', ...data } as unknown as IommuStep;
-  return { kind: type, ...data } as unknown as IommuStep;
+  return STEP_BUILDERS.get(type)!(data) as unknown as IommuStep;
 }
 
 /** True if events of type `t` carry a step record. */
@@ -88,6 +87,14 @@ const STEP_TYPES: ReadonlySet<EventType> = new Set<EventType>([
   'dma.device_setup',
   'kernel.log',
 ]);
+
+/** Payload -> step record, one generated builder per type (`iova.queue` -> `iova.free` to the flush queue). */
+const STEP_BUILDERS: ReadonlyMap<EventType, StepBuilder> = new Map(
+  [...STEP_TYPES].map((t) => [
+    t,
+    t === 'iova.queue' ? stepBuilder(t, 'iova.free', { destination: 'flush_queue' }) : stepBuilder(t, t),
+  ]),
+);
 
 // ------------------------------------------------------------------------------------------------------
 // Compile-time correspondence between step records and the schema.
