@@ -128,8 +128,9 @@ export interface SimulatorOptions {
   readonly onEvent?: (e: SimEvent) => void;
   /**
    * Receives every event, in order, as parts. Without `onEvent`, events that no watcher needs are never
-   * built as objects: step records go to the sink as they are (their `kind` is not written; absent
-   * optional fields are written as null), which spares an allocation and a copy per event.
+   * built as objects (with or without a sink): step records go to the sink as they are (their `kind` is
+   * not written; absent optional fields are written as null), which spares an allocation and a copy per
+   * event.
    */
   readonly sink?: EventPartsSink;
 }
@@ -171,8 +172,8 @@ export class Simulator {
   private readonly systemMemory = new SystemMemory();
   private readonly onEvent: ((e: SimEvent) => void) | undefined;
   private readonly sink: EventPartsSink | undefined;
-  /** The sink alone consumes unwatched events: they need no object. */
-  private readonly partsOnly: boolean;
+  /** No `onEvent`: events that no watcher needs are never built as objects (the sink takes parts). */
+  private readonly watchedOnly: boolean;
   private seq = 0;
   private cpu = 0;
   private nextDmabufId = 1;
@@ -200,7 +201,7 @@ export class Simulator {
     this.scenarioId = opts.scenarioId;
     this.onEvent = opts.onEvent;
     this.sink = opts.sink;
-    this.partsOnly = opts.sink !== undefined && opts.onEvent === undefined;
+    this.watchedOnly = opts.onEvent === undefined;
     const k = config.kernel;
     this.kernel = new KernelContext({
       cpus: k.cpus,
@@ -236,15 +237,9 @@ export class Simulator {
   /** Emits one event at the current time on the current CPU. */
   readonly emit: Emit = <T extends EventType>(type: T, data: EventData<T>): void => {
     const w = this.watchers.get(type);
-    if (this.partsOnly && w === undefined) {
-      this.sink!.pushParts(
-        type,
-        this.seq++,
-        this.kernel.now,
-        this.cpu,
-        'sim',
-        data as unknown as Record<string, unknown>,
-      );
+    if (this.watchedOnly && w === undefined) {
+      const seq = this.seq++;
+      this.sink?.pushParts(type, seq, this.kernel.now, this.cpu, 'sim', data as unknown as Record<string, unknown>);
       return;
     }
     const e = {
@@ -263,15 +258,9 @@ export class Simulator {
 
   private onStep(step: IommuStep): void {
     const type = stepEventType(step);
-    if (this.partsOnly && !this.watchers.has(type)) {
-      this.sink!.pushParts(
-        type,
-        this.seq++,
-        this.kernel.now,
-        this.cpu,
-        'sim',
-        step as unknown as Record<string, unknown>,
-      );
+    if (this.watchedOnly && !this.watchers.has(type)) {
+      const seq = this.seq++;
+      this.sink?.pushParts(type, seq, this.kernel.now, this.cpu, 'sim', step as unknown as Record<string, unknown>);
     } else {
       this.emit(type, stepPayload(type, step) as never);
     }
