@@ -291,6 +291,35 @@ describe('IovaDomain: range caches (4.6)', () => {
     assert.equal(d.nextTimerAt(), undefined);
   });
 
+  test('the earliest trim job the clock sees is always the earliest of the bins (several bins, times)', () => {
+    const d = new IovaDomain({ cpus: 1 });
+    const earliest = () => {
+      const due = d.snapshot().trimJobs.filter((t): t is number => t !== null);
+      return due.length === 0 ? undefined : Math.min(...due);
+    };
+    // Fill bins 0, 1 and 2 past two magazines each at different times, so that their jobs are due apart,
+    // then let the clock run through every job in small steps.
+    let t = 0;
+    for (const pages of [1, 2, 4]) {
+      const pfns: number[] = [];
+      for (let i = 0; i < 3 * IOVA_MAG_SIZE + 1; i++) pfns.push(d.allocIovaFastN(pages, 0xfffff, false));
+      for (const p of pfns) {
+        d.freeIovaFastN(p, pages);
+        assert.equal(d.nextTimerAt(), earliest());
+      }
+      t += IOVA_DEPOT_DELAY_NS / 3;
+      d.advanceTo(t);
+      assert.equal(d.nextTimerAt(), earliest());
+    }
+    assert.notEqual(earliest(), undefined);
+    for (let i = 0; i < 40; i++) {
+      t += IOVA_DEPOT_DELAY_NS / 7;
+      d.advanceTo(t);
+      assert.equal(d.nextTimerAt(), earliest());
+    }
+    assert.equal(d.nextTimerAt(), undefined);
+  });
+
   test('without depotTrim no job is ever scheduled', () => {
     const d = new IovaDomain({ depotTrim: false });
     for (let i = 0; i < 3 * IOVA_MAG_SIZE; i++) d.freeIovaFastN(1000 + i, 1);

@@ -957,7 +957,7 @@ export class IovaDomain {
         let trimAt = -1;
         if (this.depotTrim && rc.trimAt[bin]! < 0) {
           trimAt = this.now + this.depotDelay;
-          rc.trimAt[bin] = trimAt;
+          rc.setTrimAt(bin, trimAt);
         }
         if (this.onStep) {
           this.onStep({
@@ -1045,9 +1045,8 @@ export class IovaDomain {
 
   /** Due time (ns) of the earliest pending depot trim job, or undefined. */
   nextTimerAt(): number | undefined {
-    let best: number | undefined;
-    for (const t of this.rcaches.trimAt) if (t >= 0 && (best === undefined || t < best)) best = t;
-    return best;
+    const t = this.rcaches.nextTrimAt;
+    return t < 0 ? undefined : t;
   }
 
   /**
@@ -1058,6 +1057,11 @@ export class IovaDomain {
   advanceTo(tNs: number): void {
     if (!(tNs >= this.now)) throw invalid(`virtual time cannot go back from ${this.now} ns to ${tNs} ns`);
     const rc = this.rcaches;
+    // Nothing due (the common case: the clock advances before every operation).
+    if (rc.nextTrimAt < 0 || rc.nextTrimAt > tNs) {
+      this.now = tNs;
+      return;
+    }
     for (;;) {
       let bin = -1;
       for (let b = 0; b < IOVA_RANGE_CACHE_MAX_SIZE; b++) {
@@ -1084,8 +1088,8 @@ export class IovaDomain {
       returned = m.size;
       removed = this.freeMagazinePfns(m.pfns, m.size, null);
       rc.release(m);
-      rc.trimAt[bin] = this.now + this.depotDelay;
-    } else rc.trimAt[bin] = -1;
+      rc.setTrimAt(bin, this.now + this.depotDelay);
+    } else rc.setTrimAt(bin, -1);
     if (this.onStep) {
       this.onStep({
         kind: 'iova.depot',
@@ -1208,7 +1212,7 @@ export class IovaDomain {
 
   /** @internal Sets the due time of a bin's trim job (-1: none). */
   applyTrimAt(bin: number, at: number): void {
-    this.rcaches.trimAt[bin] = at;
+    this.rcaches.setTrimAt(bin, at);
   }
 
   private nodeByLo(lo: number): number {

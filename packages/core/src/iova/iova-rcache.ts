@@ -41,8 +41,13 @@ export class IovaRcaches {
   readonly prev: IovaMagazine[];
   /** Depot of each bin; the last element is the top (most recently pushed). */
   readonly depot: IovaMagazine[][];
-  /** Due time (ns) of each bin's pending trim job, or -1. */
-  readonly trimAt: number[];
+  /** Due time (ns) of each bin's pending trim job, or -1 ({@link setTrimAt} is the only writer). */
+  private readonly trims: number[];
+  /**
+   * Due time of the earliest pending trim job, or -1: kept by {@link setTrimAt}, so that the clock, which
+   * asks before every operation, finds "nothing due" without scanning the bins.
+   */
+  private earliest = -1;
   private readonly pool: IovaMagazine[] = [];
 
   constructor(cpus: number) {
@@ -51,7 +56,28 @@ export class IovaRcaches {
     this.loaded = Array.from({ length: n }, () => new IovaMagazine());
     this.prev = Array.from({ length: n }, () => new IovaMagazine());
     this.depot = Array.from({ length: IOVA_RANGE_CACHE_MAX_SIZE }, () => []);
-    this.trimAt = new Array<number>(IOVA_RANGE_CACHE_MAX_SIZE).fill(-1);
+    this.trims = new Array<number>(IOVA_RANGE_CACHE_MAX_SIZE).fill(-1);
+  }
+
+  /** Due time (ns) of each bin's pending trim job, or -1. */
+  get trimAt(): readonly number[] {
+    return this.trims;
+  }
+
+  /** Due time (ns) of the earliest pending trim job, or -1 when none is pending. */
+  get nextTrimAt(): number {
+    return this.earliest;
+  }
+
+  /** Schedules bin `bin`'s trim job at `at` ns, or cancels it (-1). */
+  setTrimAt(bin: number, at: number): void {
+    this.trims[bin] = at;
+    let best = -1;
+    for (let b = 0; b < IOVA_RANGE_CACHE_MAX_SIZE; b++) {
+      const t = this.trims[b]!;
+      if (t >= 0 && (best < 0 || t < best)) best = t;
+    }
+    this.earliest = best;
   }
 
   /** `swap(cpu_rcache->prev, cpu_rcache->loaded)`. */
