@@ -150,20 +150,17 @@ function iommuDomainOf(dev: DmaDevice, fn: string): IommuDomain {
   return dev.domain;
 }
 
-/** Throws INVALID_ARGUMENT unless every value is a u64 bigint. */
-function checkU64(dev: DmaDevice, fn: string, values: Record<string, bigint>): void {
-  for (const [k, v] of Object.entries(values)) {
-    if (typeof v !== 'bigint' || v < 0n || v > U64_MAX) {
-      throw new DmasimError(
-        ErrorCode.INVALID_ARGUMENT,
-        `${fn}(${dev.name}): ${k} must be a u64 bigint, found ${String(v)}`,
-        {
-          device: dev.name,
-          [k]: String(v),
-        },
-      );
-    }
-  }
+/** Throws INVALID_ARGUMENT unless `v`, the argument `name` of `fn`, is a u64 bigint. */
+function checkU64(dev: DmaDevice, fn: string, name: string, v: bigint): void {
+  if (typeof v === 'bigint' && v >= 0n && v <= U64_MAX) return;
+  throw new DmasimError(
+    ErrorCode.INVALID_ARGUMENT,
+    `${fn}(${dev.name}): ${name} must be a u64 bigint, found ${String(v)}`,
+    {
+      device: dev.name,
+      [name]: String(v),
+    },
+  );
 }
 
 function run<T>(dev: DmaDevice, opts: DmaCallOptions | undefined, fn: (cpu: number) => T): T {
@@ -188,7 +185,8 @@ export function dmaIovaTryAlloc(
   size: bigint,
   opts?: DmaCallOptions,
 ): DmaIovaTryAllocResult {
-  checkU64(dev, 'dma_iova_try_alloc', { phys, size });
+  checkU64(dev, 'dma_iova_try_alloc', 'phys', phys);
+  checkU64(dev, 'dma_iova_try_alloc', 'size', size);
   return run(dev, opts, (cpu) => {
     const kernel = dev.kernel;
     const domain = dev.domain;
@@ -274,7 +272,10 @@ export function dmaIovaLink(
 ): DmaStatus<LinkFailure> {
   checkDir(dev, dir, 'dma_iova_link');
   checkMmio(dev, attrs, 'dma_iova_link');
-  checkU64(dev, 'dma_iova_link', { phys, offset, size, addr: state.addr });
+  checkU64(dev, 'dma_iova_link', 'phys', phys);
+  checkU64(dev, 'dma_iova_link', 'offset', offset);
+  checkU64(dev, 'dma_iova_link', 'size', size);
+  checkU64(dev, 'dma_iova_link', 'addr', state.addr);
   const domain = iommuDomainOf(dev, 'dma_iova_link');
   return run(dev, opts, () => {
     const kernel = dev.kernel;
@@ -353,7 +354,9 @@ export function dmaIovaSync(
   opts?: DmaCallOptions,
 ): DmaStatus<'sync'> {
   const domain = iommuDomainOf(dev, 'dma_iova_sync');
-  checkU64(dev, 'dma_iova_sync', { offset, size, addr: state.addr });
+  checkU64(dev, 'dma_iova_sync', 'offset', offset);
+  checkU64(dev, 'dma_iova_sync', 'size', size);
+  checkU64(dev, 'dma_iova_sync', 'addr', state.addr);
   return run(dev, opts, () => {
     const addr = u64(state.addr + offset);
     const pad = addr & (domain.granule - 1n);
@@ -432,7 +435,8 @@ export function dmaIovaDestroy(
   opts?: DmaCallOptions,
 ): DmaUnmapResult {
   checkMmio(dev, attrs, 'dma_iova_destroy');
-  checkU64(dev, 'dma_iova_destroy', { mappedLen, addr: state.addr });
+  checkU64(dev, 'dma_iova_destroy', 'mappedLen', mappedLen);
+  checkU64(dev, 'dma_iova_destroy', 'addr', state.addr);
   if (mappedLen === 0n) return dmaIovaFree(dev, state, opts);
   const domain = iommuDomainOf(dev, 'dma_iova_destroy');
   return run(dev, opts, (cpu) => iovaUnlink(dev, domain, state, 0n, mappedLen, true, 'destroy', cpu));
@@ -452,7 +456,9 @@ export function dmaIovaUnlink(
   opts?: DmaCallOptions,
 ): DmaUnmapResult {
   checkMmio(dev, attrs, 'dma_iova_unlink');
-  checkU64(dev, 'dma_iova_unlink', { offset, size, addr: state.addr });
+  checkU64(dev, 'dma_iova_unlink', 'offset', offset);
+  checkU64(dev, 'dma_iova_unlink', 'size', size);
+  checkU64(dev, 'dma_iova_unlink', 'addr', state.addr);
   const domain = iommuDomainOf(dev, 'dma_iova_unlink');
   return run(dev, opts, (cpu) => iovaUnlink(dev, domain, state, offset, size, false, 'unlink', cpu));
 }
@@ -509,7 +515,8 @@ export function dmaMapPhys(
 ): DmaMapPhysResult {
   checkDir(dev, dir, 'dma_map_phys');
   checkMmio(dev, attrs, 'dma_map_phys');
-  checkU64(dev, 'dma_map_phys', { phys, size });
+  checkU64(dev, 'dma_map_phys', 'phys', phys);
+  checkU64(dev, 'dma_map_phys', 'size', size);
   return run(dev, opts, (cpu) => {
     const kernel = dev.kernel;
     const domain = dev.dmaIommu ? dev.domain : null;
@@ -654,7 +661,8 @@ export function dmaUnmapPhys(
 ): DmaUnmapResult {
   checkDir(dev, dir, 'dma_unmap_phys');
   checkMmio(dev, attrs, 'dma_unmap_phys');
-  checkU64(dev, 'dma_unmap_phys', { addr, size });
+  checkU64(dev, 'dma_unmap_phys', 'addr', addr);
+  checkU64(dev, 'dma_unmap_phys', 'size', size);
   return run(dev, opts, (cpu) => {
     const domain = dev.dmaIommu ? dev.domain : null;
     let result: DmaUnmapResult = { path: 'direct', unmapSize: 0n, unmappedSize: 0n, released: null, queued: false };
