@@ -6,6 +6,82 @@
 import { DmasimError, ErrorCode } from '../errors.ts';
 
 const TWO_32 = 0x100000000;
+
+/*
+ * u64 <-> two 32-bit halves through one 8-byte scratch buffer. Storing a bigint into a BigUint64Array and
+ * reading its words is several times faster in V8 than Number(v) or shifts and masks, and so is building
+ * a bigint by writing the words and reading the 64-bit element back (`BigInt(n)` of a large number is
+ * slower still).
+ */
+const scratch64 = new BigUint64Array(1);
+const scratch32 = new Uint32Array(scratch64.buffer);
+/** Index of the low word in `scratch32` (the platform's byte order). */
+const LO = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
+const HI = 1 - LO;
+
+/**
+ * The scratch buffer for generated code: `u64[0] = v` (0 <= v < 2^64, checked first), then `u32[lo]` and
+ * `u32[hi]` are its halves.
+ */
+export const U64_SCRATCH = { u64: scratch64, u32: scratch32, lo: LO, hi: HI } as const;
+
+/** Bigints 0..127 made once: most u64 fields of events are small. */
+const SMALL_U64: readonly bigint[] = Array.from({ length: 128 }, (_, i) => BigInt(i));
+
+/*
+ * Decoded u64 values repeat (lengths, sizes, the addresses of a mapping in its map and unmap events), so a
+ * small direct-mapped cache of (halves -> bigint) spares most allocations. Bigints are immutable, so
+ * sharing one between events is safe.
+ */
+const CACHE_BITS = 10;
+const cacheLo = new Int32Array(1 << CACHE_BITS).fill(-1);
+const cacheHi = new Int32Array(1 << CACHE_BITS).fill(-1);
+/** Every empty slot holds (-1, -1) = 2^64 - 1, so it is a valid entry too. */
+const cacheBig: bigint[] = new Array<bigint>(1 << CACHE_BITS).fill(0xffffffffffffffffn);
+
+/** The bigint `hi * 2^32 + lo` (both unsigned 32-bit). */
+export function u64FromHalves(lo: number, hi: number): bigint {
+  if (hi === 0 && lo < 128) return SMALL_U64[lo]!;
+  const slot = (Math.imul(lo ^ Math.imul(hi, 0x9e3779b1), 0x85ebca6b) >>> (32 - CACHE_BITS)) & ((1 << CACHE_BITS) - 1);
+  if (cacheLo[slot] === (lo | 0) && cacheHi[slot] === (hi | 0)) return cacheBig[slot]!;
+  scratch32[LO] = lo;
+  scratch32[HI] = hi;
+  const v = scratch64[0]!;
+  cacheLo[slot] = lo;
+  cacheHi[slot] = hi;
+  cacheBig[slot] = v;
+  return v;
+}
+
+/**
+ * Writes the unsigned LEB128 varint of the u64 `hi * 2^32 + lo` into `b` at `p` (room checked by the
+ * caller: up to 10 bytes); returns the position after it. Integer operations only.
+ */
+export function writeVarHalves(b: Uint8Array, p: number, lo: number, hi: number): number {
+  if (hi === 0) {
+    while (lo >= 0x80) {
+      b[p++] = (lo & 0x7f) | 0x80;
+      lo >>>= 7;
+    }
+    b[p++] = lo;
+    return p;
+  }
+  // The low 28 bits, 7 at a time, then 4 more bits of lo with the low bits of hi.
+  for (let i = 0; i < 4; i++) {
+    b[p++] = (lo & 0x7f) | 0x80;
+    lo >>>= 7;
+  }
+  let rest = lo | ((hi << 4) & 0x7f); // bits 28..34
+  hi >>>= 3;
+  while (hi !== 0) {
+    b[p++] = rest | 0x80;
+    rest = hi & 0x7f;
+    hi >>>= 7;
+  }
+  b[p++] = rest;
+  return p;
+}
+
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder('utf-8', { fatal: true });
 
@@ -82,19 +158,9 @@ export class ByteWriter {
 
   /** Unsigned varint of a u64 bigint (1 to 10 bytes). */
   varU64(v: bigint): void {
-    // Number() rounds monotonically, so n <= 2^53 - 1 exactly when v is (and n is then exact).
-    const n = Number(v);
-    if (n <= Number.MAX_SAFE_INTEGER) {
-      this.varNum(n);
-      return;
-    }
     this.ensure(10);
-    const b = this.buf;
-    while (v >= 0x80n) {
-      b[this.pos++] = Number(v & 0x7fn) | 0x80;
-      v >>= 7n;
-    }
-    b[this.pos++] = Number(v);
+    scratch64[0] = v;
+    this.pos = writeVarHalves(this.buf, this.pos, scratch32[LO]!, scratch32[HI]!);
   }
 
   /** Length-prefixed UTF-8. */
@@ -198,29 +264,41 @@ export class ByteReader {
 
   varU64(): bigint {
     const at = this.pos;
-    let result = 0;
-    let mul = 1;
-    for (let i = 0; i < 7; i++) {
-      if (this.pos >= this.end) this.truncated();
-      const byte = this.buf[this.pos++]!;
-      result += (byte & 0x7f) * mul;
-      if (byte < 0x80) return BigInt(result);
-      mul *= 0x80;
+    const b = this.buf;
+    const end = this.end;
+    let p = at;
+    if (p >= end) this.truncated();
+    let byte = b[p++]!;
+    if (byte < 0x80) {
+      this.pos = p;
+      return u64FromHalves(byte, 0);
     }
-    // More than 49 bits: continue in bigint.
-    let big = BigInt(result);
-    let shift = 49n;
-    for (let i = 7; i < 10; i++) {
-      if (this.pos >= this.end) this.truncated();
-      const byte = this.buf[this.pos++]!;
-      big |= BigInt(byte & 0x7f) << shift;
+    // Bits 0..27 from four bytes, bits 28..31 and 32..34 from the fifth, then 7 bits of hi per byte.
+    let lo = byte & 0x7f;
+    let hi = 0;
+    for (let shift = 7; shift < 28; shift += 7) {
+      if (p >= end) this.truncated();
+      byte = b[p++]!;
+      lo |= (byte & 0x7f) << shift;
       if (byte < 0x80) {
-        if (big > 0xffffffffffffffffn) this.fail('value larger than 2^64 - 1', at);
-        return big;
+        this.pos = p;
+        return u64FromHalves(lo, 0);
       }
-      shift += 7n;
     }
-    return this.fail('varint longer than 10 bytes', at);
+    if (p >= end) this.truncated();
+    byte = b[p++]!;
+    lo = (lo | (byte << 28)) >>> 0;
+    hi = (byte & 0x7f) >>> 4;
+    for (let shift = 3; byte >= 0x80; shift += 7) {
+      if (shift > 31) return this.fail('varint longer than 10 bytes', at);
+      if (p >= end) this.truncated();
+      byte = b[p++]!;
+      // The tenth byte carries bit 63 only.
+      if (shift === 31 && (byte & 0x7f) > 1) this.fail('value larger than 2^64 - 1', at);
+      hi = (hi | ((byte & 0x7f) << shift)) >>> 0;
+    }
+    this.pos = p;
+    return u64FromHalves(lo, hi);
   }
 
   str(): string {

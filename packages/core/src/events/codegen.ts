@@ -8,7 +8,7 @@
  * Only code built from the schema's own field names (identifiers checked below) is compiled; no input
  * data ever reaches `new Function`.
  */
-import type { ByteReader, ByteWriter } from './bytes.ts';
+import { type ByteReader, type ByteWriter, U64_SCRATCH, writeVarHalves } from './bytes.ts';
 import { type CEvent, type CKind, compiledEvents, K } from './compiled-schema.ts';
 
 /** Encodes an event's fields. `st` is the frame's string table (string -> 1-based index). */
@@ -53,35 +53,6 @@ function writeVarInt(b: Uint8Array, p: number, v: number): number {
   const rest = Math.floor(m / 64);
   b[p++] = (m % 64) | (neg ? 0x40 : 0) | (rest > 0 ? 0x80 : 0);
   return rest > 0 ? writeVarNum(b, p, rest) : p;
-}
-
-/** The varint of an integer `2^32 <= n < 2^53`, in 32-bit halves (no division per byte). */
-function writeVarNumHigh(b: Uint8Array, p: number, n: number): number {
-  let lo = n % 0x100000000;
-  const hi = (n - lo) / 0x100000000;
-  for (let i = 0; i < 4; i++) {
-    b[p++] = (lo & 0x7f) | 0x80;
-    lo >>>= 7;
-  }
-  let rest = (lo & 0xf) | (hi << 4);
-  while (rest >= 0x80) {
-    b[p++] = (rest & 0x7f) | 0x80;
-    rest >>>= 7;
-  }
-  b[p++] = rest;
-  return p;
-}
-
-/** The varint of a u64 (`n = Number(v)`), into `b` at `p`. */
-function writeVarU64(b: Uint8Array, p: number, v: bigint, n: number): number {
-  if (n < 0x100000000) return writeVarNum(b, p, n);
-  if (n <= Number.MAX_SAFE_INTEGER) return writeVarNumHigh(b, p, n);
-  while (v >= 0x80n) {
-    b[p++] = Number(v & 0x7fn) | 0x80;
-    v >>= 7n;
-  }
-  b[p++] = Number(v);
-  return p;
 }
 
 /** Helpers the generated code calls. */
@@ -144,7 +115,8 @@ function encodeKind(g: Gen, k: CKind, v: string, field: string, M: number): stri
       return `if (typeof ${v} !== 'number' || !Number.isSafeInteger(${v})) ${bad('an integer')}; if (${v} >= 0 && ${v} < 64) b[p++] = ${v}; else p = H.vi(b, p, ${v});`;
     case K.U64: {
       const x = `n${g.n++}`;
-      return `if (typeof ${v} !== 'bigint' || ${v} < 0n || ${v} > 18446744073709551615n) ${bad('a bigint 0..2^64-1')}; { const ${x} = Number(${v}); if (${x} < 128) b[p++] = ${x}; else p = H.vu(b, p, ${v}, ${x}); }`;
+      // The halves come from one store into a BigUint64Array (bytes.ts U64_SCRATCH): no Number(v).
+      return `if (typeof ${v} !== 'bigint' || ${v} < 0n || ${v} > 18446744073709551615n) ${bad('a bigint 0..2^64-1')}; { H.u64[0] = ${v}; const ${x} = H.u32[${U64_SCRATCH.lo}]; const h${x} = H.u32[${U64_SCRATCH.hi}]; if (h${x} === 0 && ${x} < 128) b[p++] = ${x}; else p = H.vh(b, p, ${x}, h${x}); }`;
     }
     case K.STR: {
       const r = `s${g.n++}`;
@@ -275,7 +247,10 @@ function compileEncoder(ce: CEvent): FieldsEncoder {
     'C',
     `${itemDecls}\nreturn function encode_${ce.id}(w, d, st) {\nw.ensure(${M}); let b = w.buf; let p = w.pos;\n${body}\nw.pos = p;\n};`,
   );
-  return make({ bad: badValue, vn: writeVarNum, vi: writeVarInt, vu: writeVarU64 }, g.consts) as FieldsEncoder;
+  return make(
+    { bad: badValue, vn: writeVarNum, vi: writeVarInt, vh: writeVarHalves, u64: U64_SCRATCH.u64, u32: U64_SCRATCH.u32 },
+    g.consts,
+  ) as FieldsEncoder;
 }
 
 function compileDecoder(ce: CEvent): FieldsDecoder {

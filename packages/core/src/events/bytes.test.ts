@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { ErrorCode } from '../errors.ts';
+import { ByteReader, ByteWriter, u64FromHalves } from './bytes.ts';
+
+/** Unsigned LEB128 of a bigint, the slow and obvious way: the reference for the halves-based codec. */
+function leb128(v: bigint): number[] {
+  const out: number[] = [];
+  do {
+    const byte = Number(v & 0x7fn);
+    v >>= 7n;
+    out.push(v === 0n ? byte : byte | 0x80);
+  } while (v !== 0n);
+  return out;
+}
+
+/** Every power of two and its neighbours: the edges of each varint byte and of the 32-bit halves. */
+const edges: bigint[] = [];
+for (let k = 0n; k <= 64n; k++) {
+  for (const d of [-1n, 0n, 1n]) {
+    const v = (1n << k) + d;
+    if (v >= 0n && v < 1n << 64n) edges.push(v);
+  }
+}
+
+test('u64 varints: the same bytes as plain LEB128 and back, at every bit edge and at random', () => {
+  const check = (v: bigint) => {
+    const w = new ByteWriter(4);
+    w.varU64(v);
+    const bytes = w.toBytes();
+    assert.deepEqual([...bytes], leb128(v), `encoding of ${v}`);
+    const r = new ByteReader(bytes, 'test');
+    assert.equal(r.varU64(), v);
+    assert.equal(r.pos, bytes.length);
+  };
+  for (const v of edges) check(v);
+  fc.assert(fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), check), { numRuns: 2000 });
+});
+
+test('u64 varints: a value above 2^64 - 1 or longer than 10 bytes is rejected, a cut one is truncated', () => {
+  const decode = (bytes: number[]) => new ByteReader(Uint8Array.from(bytes), 'f.bin').varU64();
+  const expect = (bytes: number[], problem: RegExp) =>
+    assert.throws(
+      () => decode(bytes),
+      (e: unknown) => (e as { code?: string }).code === ErrorCode.EVENT_DECODE && problem.test((e as Error).message),
+    );
+  expect([...leb128((1n << 64n) - 1n).slice(0, 9), 0x02], /larger than 2\^64 - 1/);
+  expect([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x81, 0x00], /longer than 10 bytes/);
+  for (const v of [200n, 1n << 30n, 1n << 40n, (1n << 64n) - 1n]) {
+    const b = leb128(v);
+    for (let cut = 0; cut < b.length; cut++) expect(b.slice(0, cut), /truncated/);
+  }
+});
+
+test('u64FromHalves: right values through cache collisions, evictions and the empty-slot value', () => {
+  // Many distinct values, each decoded twice in an interleaved order, so slots are shared and evicted.
+  const values = fc.sample(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), { numRuns: 5000, seed: 7 });
+  values.push((1n << 64n) - 1n, 0n, 127n, 128n, 1n << 32n);
+  for (let round = 0; round < 2; round++) {
+    for (const v of values) {
+      const lo = Number(v & 0xffffffffn);
+      const hi = Number(v >> 32n);
+      assert.equal(u64FromHalves(lo, hi), v);
+    }
+  }
+});
