@@ -34,14 +34,14 @@ export class Rng {
   /** Index chosen with probability proportional to `weights` (non-negative, not all 0). */
   weighted(weights: readonly number[]): number {
     // Weights are resolved to integers (millionths) so the choice is exact.
-    const w = weights.map((x) => Math.round(x * 1_000_000));
-    const total = w.reduce((a, b) => a + b, 0);
+    let total = 0;
+    for (let i = 0; i < weights.length; i++) total += Math.round(weights[i]! * 1_000_000);
     let r = this.int(0, total - 1);
-    for (let i = 0; i < w.length; i++) {
-      r -= w[i]!;
+    for (let i = 0; i < weights.length; i++) {
+      r -= Math.round(weights[i]! * 1_000_000);
       if (r < 0) return i;
     }
-    return w.length - 1;
+    return weights.length - 1;
   }
 }
 

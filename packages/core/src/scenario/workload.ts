@@ -285,16 +285,15 @@ export class WorkloadDriver {
 
   private steady(): void {
     const w = this.plan.weights;
+    // The weight of each operation kind, 0 while there is nothing to do it to (one array for the run).
+    const weights = [0, 0, 0, 0, 0];
     for (let n = 0; n < this.plan.operations; n++) {
-      const sets = [
-        this.mappable.size,
-        this.liveMappings.size,
-        this.liveAttachments.size,
-        this.detachedPairs.size,
-        this.vfioExporters.length,
-      ];
-      const weights = [w.map, w.unmap, w.detach, w.attach, w.revoke].map((x, i) => (sets[i]! > 0 ? x : 0));
-      if (weights.every((x) => x === 0)) return;
+      weights[0] = this.mappable.size > 0 ? w.map : 0;
+      weights[1] = this.liveMappings.size > 0 ? w.unmap : 0;
+      weights[2] = this.liveAttachments.size > 0 ? w.detach : 0;
+      weights[3] = this.detachedPairs.size > 0 ? w.attach : 0;
+      weights[4] = this.vfioExporters.length > 0 ? w.revoke : 0;
+      if (weights[0] === 0 && weights[1] === 0 && weights[2] === 0 && weights[3] === 0 && weights[4] === 0) return;
       if (!this.step()) return;
       switch (this.rng.weighted(weights)) {
         case 0: {
