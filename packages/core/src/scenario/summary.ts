@@ -216,6 +216,8 @@ export class RunStats {
     string,
     { exporter: string; importer: string; mapType: string; distance: number | null }
   >();
+  /** The key in {@link pairs} of each provider and client seen, made once (a fresh string hashes anew). */
+  private readonly pairKeys = new Map<string | null, Map<string | null, string>>();
   private readonly domains = new Map<number, DomainAcc>();
   private inMap = false;
   private thruTryFailed = false;
@@ -287,7 +289,7 @@ export class RunStats {
       case 'p2p.map_type': {
         if (!this.inMap) return;
         this.mapTypes[e.data.result]++;
-        const key = `${e.data.provider}>${e.data.client}`;
+        const key = this.pairKey(e.data.provider, e.data.client);
         const prev = this.pairs.get(key);
         if (!prev || (prev.distance === null && e.data.distance !== null)) {
           this.pairs.set(key, {
@@ -390,6 +392,21 @@ export class RunStats {
       default:
         return;
     }
+  }
+
+  /** `provider>client`, the key of a pair in {@link pairs}. */
+  private pairKey(provider: string | null, client: string | null): string {
+    let byClient = this.pairKeys.get(provider);
+    if (byClient === undefined) {
+      byClient = new Map();
+      this.pairKeys.set(provider, byClient);
+    }
+    let key = byClient.get(client);
+    if (key === undefined) {
+      key = `${provider}>${client}`;
+      byClient.set(client, key);
+    }
+    return key;
   }
 
   private exhausted(e: SimEvent): void {
