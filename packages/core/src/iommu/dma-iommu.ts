@@ -34,7 +34,6 @@ export function iommuDmaAllocIova(
   caller: IovaAllocCaller,
   cpu: number,
 ): IommuDmaAllocResult {
-  const iovad = domain.requireIova();
   const shift = BigInt(domain.shift);
   const pages = sizeBytes >> shift;
   let limit = minNotZero(dmaLimit, dev.busDmaLimit);
@@ -42,10 +41,8 @@ export function iommuDmaAllocIova(
 
   let dacSwitched = false;
   if (limit > MASK32 && dev.pci32bitWorkaround) {
-    const r = domain.withAllocContext(dev.name, caller, '32bit', () =>
-      iovad.allocIovaFast(pages, MASK32 >> shift, false, cpu),
-    );
-    if (r.pfn !== 0n) return { iova: r.pfn << shift, dmaLimit: limit, dacSwitched };
+    const pfn = domain.allocIovaFast(dev.name, caller, '32bit', pages, MASK32 >> shift, false, cpu);
+    if (pfn !== 0n) return { iova: pfn << shift, dmaLimit: limit, dacSwitched };
     dev.pci32bitWorkaround = false;
     dacSwitched = true;
     const bits = fls64(limit);
@@ -53,10 +50,8 @@ export function iommuDmaAllocIova(
     domain.kernel.emit(step);
     domain.log(dev.name, 'notice', 'dma_iommu.dac_notice', `Using ${bits}-bit DMA addresses`);
   }
-  const r = domain.withAllocContext(dev.name, caller, 'full', () =>
-    iovad.allocIovaFast(pages, limit >> shift, true, cpu),
-  );
-  return { iova: r.pfn << shift, dmaLimit: limit, dacSwitched };
+  const pfn = domain.allocIovaFast(dev.name, caller, 'full', pages, limit >> shift, true, cpu);
+  return { iova: pfn << shift, dmaLimit: limit, dacSwitched };
 }
 
 /**
@@ -70,5 +65,5 @@ export function iommuDmaFreeIova(domain: IommuDomain, iova: bigint, size: bigint
   const pages = size >> shift;
   const fq = domain.flushQueue;
   if (queued && fq !== null) fq.queueIova(pfn, pages, cpu, domain.kernel.now);
-  else domain.requireIova().freeIovaFast(pfn, pages, cpu);
+  else domain.requireIova().freeIovaFastPfn(pfn, pages, cpu);
 }

@@ -397,15 +397,29 @@ export class IommuDomain implements TimerOwner {
     return true;
   }
 
-  /** Runs `fn` with the allocator's records annotated as coming from `device`'s `caller` in `phase`. */
-  withAllocContext<T>(device: string, caller: IovaAllocCaller, phase: IovaAllocPhase, fn: () => T): T {
+  /**
+   * `alloc_iova_fast(pages, limitPfn, flush)` on `cpu`, its record annotated as coming from `device`'s
+   * `caller` in `phase`. Returns the pfn, 0n on failure.
+   */
+  allocIovaFast(
+    device: string,
+    caller: IovaAllocCaller,
+    phase: IovaAllocPhase,
+    pages: bigint,
+    limitPfn: bigint,
+    flush: boolean,
+    cpu: number,
+  ): bigint {
+    const iovad = this.requireIova();
     const c = this.ctx;
-    const [d0, c0, p0] = [c.device, c.caller, c.phase];
+    const d0 = c.device;
+    const c0 = c.caller;
+    const p0 = c.phase;
     c.device = device;
     c.caller = caller;
     c.phase = phase;
     try {
-      return fn();
+      return iovad.allocIovaFastPfn(pages, limitPfn, flush, cpu);
     } finally {
       c.device = d0;
       c.caller = c0;
@@ -417,7 +431,7 @@ export class IommuDomain implements TimerOwner {
   private releaseFromQueue(pfn: bigint, pages: bigint, cpu: number, queue: number): void {
     this.ctx.fqQueue = queue;
     try {
-      this.requireIova().freeIovaFast(pfn, pages, cpu);
+      this.requireIova().freeIovaFastPfn(pfn, pages, cpu);
     } finally {
       this.ctx.fqQueue = null;
     }
@@ -429,12 +443,16 @@ export class IommuDomain implements TimerOwner {
       this.ctx.fqQueue = null;
       return;
     }
-    let out: IovaPassStep = { ...s, domainId: this.id } as IovaPassStep;
+    // One copy of the record with the annotations (not one per annotation).
+    const c = this.ctx;
+    let out: IovaPassStep;
     if (s.kind === 'iova.alloc') {
-      out = { ...out, device: this.ctx.device, caller: this.ctx.caller, phase: this.ctx.phase };
-    } else if (s.kind === 'iova.free' && this.ctx.fqQueue !== null) {
-      out = { ...out, fqQueue: this.ctx.fqQueue };
-      this.ctx.fqQueue = null;
+      out = { ...s, domainId: this.id, device: c.device, caller: c.caller, phase: c.phase };
+    } else if (s.kind === 'iova.free' && c.fqQueue !== null) {
+      out = { ...s, domainId: this.id, fqQueue: c.fqQueue };
+      c.fqQueue = null;
+    } else {
+      out = { ...s, domainId: this.id } as IovaPassStep;
     }
     this.kernel.emit(out);
   }

@@ -868,10 +868,10 @@ export class IovaDomain {
    * returned to the tree and the allocation retried once. `pfn` 0n means failure.
    */
   allocIovaFast(pages: bigint, limitPfn: bigint, flush: boolean, cpu = 0): FastAllocResult {
-    const pfn = this.allocIovaFastN(this.pagesArg(pages, 1n), this.pfnArg(limitPfn, 'limit_pfn'), flush, cpu);
+    const pfn = this.allocIovaFastPfn(pages, limitPfn, flush, cpu);
     const info = this.info;
     return {
-      pfn: BigInt(pfn),
+      pfn,
       range: this.rangeOf(info.pfnLo, info.pfnHi),
       source: info.source,
       bin: info.bin < 0 ? null : info.bin,
@@ -886,6 +886,14 @@ export class IovaDomain {
       cachedMovedTo: this.movedTo(info.cachedMoved, this.cached),
       cached32MovedTo: this.movedTo(info.cached32Moved, this.cached32),
     };
+  }
+
+  /**
+   * {@link allocIovaFast} for callers that need only the pfn (0n: failure), without the result object: the
+   * IOMMU-DMA layer, on every mapping.
+   */
+  allocIovaFastPfn(pages: bigint, limitPfn: bigint, flush: boolean, cpu = 0): bigint {
+    return BigInt(this.allocIovaFastN(this.pagesArg(pages, 1n), this.pfnArg(limitPfn, 'limit_pfn'), flush, cpu));
   }
 
   /**
@@ -913,8 +921,13 @@ export class IovaDomain {
 
   /** `free_iova_fast(iovad, pfn, pages)` on `cpu` (default 0); see {@link freeIovaFastN}. */
   freeIovaFast(pfn: bigint, pages: bigint, cpu = 0): FreeResult {
-    this.freeIovaFastN(this.pfnArg(pfn, 'pfn'), this.pagesArg(pages, 0n), cpu);
+    this.freeIovaFastPfn(pfn, pages, cpu);
     return this.freeResult();
+  }
+
+  /** {@link freeIovaFast} without the result object (the IOMMU-DMA layer and its flush queue). */
+  freeIovaFastPfn(pfn: bigint, pages: bigint, cpu = 0): IovaFreeDestination {
+    return this.freeIovaFastN(this.pfnArg(pfn, 'pfn'), this.pagesArg(pages, 0n), cpu);
   }
 
   /** `__iova_rcache_get`: a pfn <= bound from the CPU's magazines of `bin`, or 0 (also for a phantom 0). */
