@@ -166,7 +166,8 @@ function checkU64(dev: DmaDevice, fn: string, name: string, v: bigint): void {
 function run<T>(dev: DmaDevice, opts: DmaCallOptions | undefined, fn: (cpu: number) => T): T {
   const cpu = opts?.cpu ?? 0;
   dev.kernel.checkCpu(cpu);
-  return dev.kernel.withSink(opts?.onStep, () => fn(cpu));
+  const sink = opts?.onStep;
+  return sink === undefined ? fn(cpu) : dev.kernel.withSink(sink, () => fn(cpu));
 }
 
 function warnText(fn: string, cond: string): string {
@@ -191,33 +192,24 @@ export function dmaIovaTryAlloc(
     const kernel = dev.kernel;
     const domain = dev.domain;
     const dmaMask = dev.dmaGetMask();
-    const base = {
-      kind: 'dma.iova_try_alloc' as const,
-      device: dev.name,
-      domainId: dev.dmaIommu && domain !== null ? domain.id : null,
-      phys,
-      size,
-      dmaMask,
-    };
-    const answer = (
-      reason: TryAllocResultKind,
-      alignedSize: bigint,
-      state: DmaIovaState,
-      code: ErrorCode | null,
-    ): DmaIovaTryAllocResult => ({ ok: reason === 'ok', state, reason, alignedSize, code });
-    const emit = (r: DmaIovaTryAllocResult, alignedSize: bigint) => {
-      const step: DmaIovaTryAllocStep = { ...base, alignedSize, result: r.reason, addr: r.state.addr };
-      kernel.emit(step);
-      return r;
-    };
     if (!dev.dmaIommu || domain === null) {
-      return emit(answer('no_dma_iommu', 0n, DMA_IOVA_STATE_NONE, ErrorCode.DMA_NO_IOMMU), 0n);
+      return tryAllocDone(dev, phys, size, dmaMask, 'no_dma_iommu', 0n, DMA_IOVA_STATE_NONE, ErrorCode.DMA_NO_IOMMU);
     }
     if (kernel.kdump && dev.deferredAttachFails) {
-      return emit(answer('deferred_attach_failed', 0n, DMA_IOVA_STATE_NONE, ErrorCode.DMA_DEFERRED_ATTACH), 0n);
+      const code = ErrorCode.DMA_DEFERRED_ATTACH;
+      return tryAllocDone(dev, phys, size, dmaMask, 'deferred_attach_failed', 0n, DMA_IOVA_STATE_NONE, code);
     }
     if (size === 0n) {
-      const r = emit(answer('size_zero', 0n, DMA_IOVA_STATE_NONE, ErrorCode.INVALID_ARGUMENT), 0n);
+      const r = tryAllocDone(
+        dev,
+        phys,
+        size,
+        dmaMask,
+        'size_zero',
+        0n,
+        DMA_IOVA_STATE_NONE,
+        ErrorCode.INVALID_ARGUMENT,
+      );
       domain.log(
         dev.name,
         'warn',
@@ -228,7 +220,8 @@ export function dmaIovaTryAlloc(
       return r;
     }
     if ((size & DMA_IOVA_USE_SWIOTLB) !== 0n) {
-      const r = emit(answer('size_too_big', 0n, DMA_IOVA_STATE_NONE, ErrorCode.INVALID_ARGUMENT), 0n);
+      const code = ErrorCode.INVALID_ARGUMENT;
+      const r = tryAllocDone(dev, phys, size, dmaMask, 'size_too_big', 0n, DMA_IOVA_STATE_NONE, code);
       domain.log(
         dev.name,
         'warn',
@@ -245,12 +238,38 @@ export function dmaIovaTryAlloc(
     );
     const r =
       value.iova === 0n
-        ? answer('no_iova', alignedSize, DMA_IOVA_STATE_NONE, ErrorCode.IOVA_EXHAUSTED)
-        : answer('ok', alignedSize, { addr: value.iova + pad, size }, null);
-    emit(r, alignedSize);
+        ? tryAllocDone(dev, phys, size, dmaMask, 'no_iova', alignedSize, DMA_IOVA_STATE_NONE, ErrorCode.IOVA_EXHAUSTED)
+        : tryAllocDone(dev, phys, size, dmaMask, 'ok', alignedSize, { addr: value.iova + pad, size }, null);
     kernel.emitAll(steps);
     return r;
   });
+}
+
+/** Traces a `dma_iova_try_alloc` call (`dma.iova_try_alloc`) and returns its result. */
+function tryAllocDone(
+  dev: DmaDevice,
+  phys: bigint,
+  size: bigint,
+  dmaMask: bigint,
+  reason: TryAllocResultKind,
+  alignedSize: bigint,
+  state: DmaIovaState,
+  code: ErrorCode | null,
+): DmaIovaTryAllocResult {
+  const domain = dev.domain;
+  const step: DmaIovaTryAllocStep = {
+    kind: 'dma.iova_try_alloc',
+    device: dev.name,
+    domainId: dev.dmaIommu && domain !== null ? domain.id : null,
+    phys,
+    size,
+    dmaMask,
+    alignedSize,
+    result: reason,
+    addr: state.addr,
+  };
+  dev.kernel.emit(step);
+  return { ok: reason === 'ok', state, reason, alignedSize, code };
 }
 
 /**
