@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { ErrorCode } from '../errors.ts';
-import { ByteReader, ByteWriter, u64FromHalves } from './bytes.ts';
+import { ByteReader, ByteWriter, fnv1a32, murmur3x86, u64FromHalves } from './bytes.ts';
 
 /** Unsigned LEB128 of a bigint, the slow and obvious way: the reference for the halves-based codec. */
 function leb128(v: bigint): number[] {
@@ -63,5 +63,35 @@ test('u64FromHalves: right values through cache collisions, evictions and the em
       const hi = Number(v >> 32n);
       assert.equal(u64FromHalves(lo, hi), v);
     }
+  }
+});
+
+test('frame checksums: MurmurHash3 x86_32 and FNV-1a 32 give their published values, at any offset', () => {
+  const utf8 = (t: string) => new TextEncoder().encode(t);
+  const murmur: [string, number][] = [
+    ['', 0],
+    ['a', 0x3c2569b2],
+    ['ab', 0x9bbfd75f],
+    ['abc', 0xb3dd93fa],
+    ['hello', 0x248bfa47],
+    ['The quick brown fox jumps over the lazy dog', 0x2e4ff723],
+  ];
+  const fnv: [string, number][] = [
+    ['', 0x811c9dc5],
+    ['a', 0xe40c292c],
+    ['foobar', 0xbf9cf968],
+  ];
+  for (const [text, want] of murmur) {
+    const b = utf8(text);
+    assert.equal(murmur3x86(b, 0, b.length) >>> 0, want, `murmur3 of ${JSON.stringify(text)}`);
+    // The same bytes inside a larger buffer, at an odd offset of an odd-offset view: words are unaligned.
+    const big = new Uint8Array(b.length + 11);
+    big.set(b, 5);
+    const view = big.subarray(1);
+    assert.equal(murmur3x86(view, 4, 4 + b.length) >>> 0, want, `murmur3 of ${JSON.stringify(text)} at offset 5`);
+  }
+  for (const [text, want] of fnv) {
+    const b = utf8(text);
+    assert.equal(fnv1a32(b, 0, b.length) >>> 0, want, `fnv1a32 of ${JSON.stringify(text)}`);
   }
 });

@@ -321,12 +321,57 @@ export class ByteReader {
   }
 }
 
-/** FNV-1a 32-bit over `bytes[start, end)`: the frame checksum. */
-export function fnv1a32(bytes: Uint8Array, start = 0, end = bytes.length): number {
-  let h = 0x811c9dc5;
+/**
+ * MurmurHash3 x86_32 (Austin Appleby's public-domain reference) over `bytes[start, end)`, seed 0, as a
+ * signed 32-bit integer (`| 0` of the usual unsigned value): the frame checksum of codec version 2. It
+ * reads four bytes per step, so it runs several times as fast as the byte-serial FNV-1a of version 1 (the
+ * codec figures of `npm run bench -- mapping-codec`, docs/EVENTS.md), and mixes better.
+ */
+export function murmur3x86(bytes: Uint8Array, start: number, end: number): number {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n4 = start + ((end - start) & ~3);
+  let h = 0;
+  let i = start;
+  for (; i < n4; i += 4) {
+    let k = dv.getInt32(i, true);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  let k = 0;
+  const tail = end - i;
+  if (tail === 3) k ^= bytes[i + 2]! << 16;
+  if (tail >= 2) k ^= bytes[i + 1]! << 8;
+  if (tail >= 1) {
+    k ^= bytes[i]!;
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+  }
+  h ^= end - start;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h;
+}
+
+/**
+ * FNV-1a 32-bit over `bytes[start, end)`, the frame checksum of codec version 1, as a signed 32-bit integer (`| 0` of the
+ * usual unsigned value: the same four bytes). Signed on purpose: V8 keeps a number that may exceed 2^31
+ * out of its integer representation, and an unsigned result made the optimised loop deoptimise ("lost
+ * precision") on every frame and fall back to code four times slower.
+ */
+export function fnv1a32(bytes: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5 | 0;
   for (let i = start; i < end; i++) {
     h ^= bytes[i]!;
     h = Math.imul(h, 0x01000193);
   }
-  return h >>> 0;
+  return h;
 }

@@ -2,11 +2,19 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { canonicalJson, fnv1a64Hex } from '../hash.ts';
+import { fnv1a32 } from './bytes.ts';
 import { type CKind, compiledEvents, K } from './compiled-schema.ts';
 import { eventFromJson, eventsToNdjson, eventToJson, parseEventsNdjson, validateEvent } from './event-json.ts';
 import { decodeEventLog, encodeEventLog, FrameOrderChecker, readEventLogRecords } from './event-log.ts';
 import { EVENT_SCHEMA, EVENT_SCHEMA_VERSION, type SimEvent } from './event-schema.ts';
-import { CODEC_VERSION, decodeFrame, decodeFrameHeader, encodeFrame, FrameEncoder } from './frame-codec.ts';
+import {
+  CODEC_VERSION,
+  decodeFrame,
+  decodeFrameHeader,
+  encodeFrame,
+  FrameEncoder,
+  READABLE_CODEC_VERSIONS,
+} from './frame-codec.ts';
 import { stateHash } from './state-hash.ts';
 
 const u64 = fc.oneof(
@@ -152,7 +160,10 @@ test('unknown codec and schema versions are rejected with EVENT_VERSION', () => 
   const bytes = encodeFrame([], { scenarioId: 's', attempt: 0, frameIndex: 0 });
   const codec = bytes.slice();
   codec[4] = CODEC_VERSION + 1;
-  assert.throws(() => decodeFrameHeader(codec, 'f'), /frame codec version 2, this dmasim reads version 1/);
+  assert.throws(
+    () => decodeFrameHeader(codec, 'f'),
+    new RegExp(`frame codec version ${CODEC_VERSION + 1}, this dmasim reads versions 1, 2`),
+  );
   const schema = bytes.slice();
   schema[5] = EVENT_SCHEMA_VERSION + 1;
   assert.throws(
@@ -161,6 +172,28 @@ test('unknown codec and schema versions are rejected with EVENT_VERSION', () => 
   );
   const nd = `{"kind":"dmasim-events","schemaVersion":${EVENT_SCHEMA_VERSION + 1}}\n`;
   assert.throws(() => parseEventsNdjson(nd, 'x.ndjson'), /x\.ndjson:1: event schema version 2/);
+});
+
+test('frames of codec version 1 (FNV-1a checksum) still decode; their checksum is still checked', () => {
+  assert.equal(CODEC_VERSION, 2);
+  assert.deepEqual(READABLE_CODEC_VERSIONS, [1, 2]);
+  const events = [attachEvent(0, 10), attachEvent(1, 20)];
+  const v2 = encodeFrame(events, { scenarioId: 's', attempt: 0, frameIndex: 0 });
+  // The same frame as version 1 wrote it: version byte 1 and an FNV-1a checksum.
+  const v1 = v2.slice();
+  v1[4] = 1;
+  const sum = fnv1a32(v1, 0, v1.length - 4);
+  for (let i = 0; i < 4; i++) v1[v1.length - 4 + i] = (sum >>> (8 * i)) & 0xff;
+  const back = decodeFrame(v1, 'old.dmlog');
+  assert.equal(back.meta.codecVersion, 1);
+  assert.equal(show(back.events), show(events));
+  // A version-2 frame relabelled as version 1 (or the reverse) fails its checksum.
+  const relabelled = v2.slice();
+  relabelled[4] = 1;
+  assert.throws(() => decodeFrame(relabelled, 'f'), /checksum mismatch/);
+  const v1as2 = v1.slice();
+  v1as2[4] = 2;
+  assert.throws(() => decodeFrame(v1as2, 'f'), /checksum mismatch/);
 });
 
 function attachEvent(seq: number, tNs: number): SimEvent {

@@ -11,7 +11,7 @@
  * "DMEV"  u8 codecVersion  u16 schemaVersion  u8 flags(0)  u32 frameLength (all bytes, checksum included)
  * str scenarioId  varint attempt  varint frameIndex  varint firstSeq  varint count  varint baseTNs
  * count x event: varint (typeId * 2 + originIsFtrace)  varint dt (tNs - previous tNs)  varint cpu  fields...
- * u32 FNV-1a-32 of every byte before it
+ * i32 checksum of every byte before it: MurmurHash3 x86_32, seed 0 (codec version 1: FNV-1a 32)
  * ```
  *
  * Field encodings: u32/num varint; int a signed varint (sign and 6 bits in the first byte); u64 varint (up to 10 bytes); bool one byte; enum
@@ -23,15 +23,28 @@
  * and docs/EVENTS.md for the figures and the command that produced them.
  */
 import { DmasimError, ErrorCode } from '../errors.ts';
-import { ByteReader, ByteWriter, fnv1a32 } from './bytes.ts';
+import { ByteReader, ByteWriter, fnv1a32, murmur3x86 } from './bytes.ts';
 import { type FieldsDecoder, fieldsDecoder, fieldsEncoder } from './codegen.ts';
 import { compiledEvents } from './compiled-schema.ts';
 import { EVENT_SCHEMA_VERSION, type EventOrigin, type SimEvent } from './event-schema.ts';
 
-/** Version of the frame layout above. Raised on any change to it. */
-export const CODEC_VERSION = 1;
+/**
+ * Version of the frame layout above, the one this dmasim writes. Raised on any change to it; every
+ * version in {@link READABLE_CODEC_VERSIONS} is still read. Version 2 changed only the checksum (FNV-1a
+ * to MurmurHash3, test/golden/events-CHANGES.md).
+ */
+export const CODEC_VERSION = 2;
+
+/** Codec versions this dmasim decodes. */
+export const READABLE_CODEC_VERSIONS: readonly number[] = [1, 2];
+
+/** The frame checksum of a codec version over `bytes[start, end)`. */
+function frameChecksum(codecVersion: number, bytes: Uint8Array, start: number, end: number): number {
+  return codecVersion === 1 ? fnv1a32(bytes, start, end) : murmur3x86(bytes, start, end);
+}
 
 const MAGIC = [0x44, 0x4d, 0x45, 0x56]; // "DMEV"
+const MAGIC_BYTES = Uint8Array.from(MAGIC);
 const FIXED_HEADER = 12;
 
 /** What a frame header says. */
@@ -152,7 +165,7 @@ export class FrameEncoder {
   finish(target: FrameTarget): Uint8Array {
     const h = this.head;
     h.reset();
-    h.bytes(Uint8Array.from(MAGIC));
+    h.bytes(MAGIC_BYTES);
     h.u8(CODEC_VERSION);
     h.u8(EVENT_SCHEMA_VERSION & 0xff);
     h.u8(EVENT_SCHEMA_VERSION >>> 8);
@@ -172,7 +185,7 @@ export class FrameEncoder {
     out[9] = (total >>> 8) & 0xff;
     out[10] = (total >>> 16) & 0xff;
     out[11] = (total >>> 24) & 0xff;
-    const sum = fnv1a32(out, 0, total - 4);
+    const sum = frameChecksum(CODEC_VERSION, out, 0, total - 4);
     out[total - 4] = sum & 0xff;
     out[total - 3] = (sum >>> 8) & 0xff;
     out[total - 2] = (sum >>> 16) & 0xff;
@@ -208,10 +221,10 @@ function readHeader(r: ByteReader): FrameMeta {
     if (r.u8() !== MAGIC[i]) r.fail('not a dmasim event frame (expected magic "DMEV")', start);
   }
   const codecVersion = r.u8();
-  if (codecVersion !== CODEC_VERSION) {
+  if (!READABLE_CODEC_VERSIONS.includes(codecVersion)) {
     throw new DmasimError(
       ErrorCode.EVENT_VERSION,
-      `${r.source}: frame codec version ${codecVersion}, this dmasim reads version ${CODEC_VERSION}`,
+      `${r.source}: frame codec version ${codecVersion}, this dmasim reads versions ${READABLE_CODEC_VERSIONS.join(', ')}`,
       { source: r.source, codecVersion },
     );
   }
@@ -254,8 +267,9 @@ export function decodeFrame(bytes: Uint8Array, source = 'frame', offset = 0): { 
   const meta = readHeader(r);
   const end = offset + meta.byteLength;
   if (meta.byteLength < FIXED_HEADER + 4) r.fail(`frame length ${meta.byteLength} is too small`, offset);
-  const stored = (bytes[end - 4]! | (bytes[end - 3]! << 8) | (bytes[end - 2]! << 16) | (bytes[end - 1]! << 24)) >>> 0;
-  if (fnv1a32(bytes, offset, end - 4) !== stored) r.fail('frame checksum mismatch (corrupted frame)', offset);
+  const stored = bytes[end - 4]! | (bytes[end - 3]! << 8) | (bytes[end - 2]! << 16) | (bytes[end - 1]! << 24);
+  if (frameChecksum(meta.codecVersion, bytes, offset, end - 4) !== stored)
+    r.fail('frame checksum mismatch (corrupted frame)', offset);
   const body = new ByteReader(bytes, source, r.pos, end - 4);
   let tNs = meta.firstTNs;
   const strings: string[] = [];

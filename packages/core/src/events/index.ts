@@ -48,6 +48,7 @@ export {
   FrameEncoder,
   type FrameMeta,
   type FrameTarget,
+  READABLE_CODEC_VERSIONS,
 } from './frame-codec.ts';
 export { type ReplayResult, replayEvents, SimReducer } from './reducer.ts';
 export { Fnv1a64, stateHash } from './state-hash.ts';
