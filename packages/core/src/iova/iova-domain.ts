@@ -1251,6 +1251,11 @@ export class IovaDomain {
     return BigInt(this.used);
   }
 
+  /** {@link usedPages} as a number (exact: pfns, hence page counts, stay below 2^53). */
+  get usedPageCount(): number {
+    return this.used;
+  }
+
   /** pfns held in range caches (all CPUs, bins and depots). */
   cachedPfns(): number {
     return this.rcaches.cachedPfns();

@@ -5,6 +5,7 @@
  * millions of scenarios merge by addition ({@link mergeCounts}, {@link mergeHistograms}).
  */
 import type { SimEvent } from '../events/event-schema.ts';
+import type { IommuDomain } from '../iommu/iommu-domain.ts';
 import type { Simulator } from '../sim/simulator.ts';
 
 /** A histogram with fixed power-of-two buckets: `counts[k]` counts values in `(2^(k-1), 2^k]` (k = 0: the value 1). */
@@ -219,6 +220,8 @@ export class RunStats {
   /** The key in {@link pairs} of each provider and client seen, made once (a fresh string hashes anew). */
   private readonly pairKeys = new Map<string | null, Map<string | null, string>>();
   private readonly domains = new Map<number, DomainAcc>();
+  /** Each domain with its accumulator and granule (bytes), in id order: what {@link sample} walks. */
+  private readonly sampled: { domain: IommuDomain; acc: DomainAcc; granule: number }[] = [];
   private inMap = false;
   private thruTryFailed = false;
 
@@ -226,8 +229,8 @@ export class RunStats {
     this.sim = sim;
     for (const d of sim.domainList()) {
       const iova = d.iova;
-      this.domains.set(d.id, {
-        reservedPages: iova ? Number(iova.usedPages()) : 0,
+      const acc: DomainAcc = {
+        reservedPages: iova ? iova.usedPageCount : 0,
         peakPages: 0,
         allocFailures: 0,
         allocations: 0,
@@ -237,7 +240,9 @@ export class RunStats {
         mappedIovaBytes: 0,
         firstFailureNs: null,
         timeline: new TimelineRecorder(),
-      });
+      };
+      this.domains.set(d.id, acc);
+      this.sampled.push({ domain: d, acc, granule: Number(d.granule) });
     }
     sim.watch(
       [
@@ -432,13 +437,14 @@ export class RunStats {
 
   /** Samples IOVA use (at the end of every map attempt, the only time it can reach a new peak). */
   sample(): void {
-    for (const d of this.sim.domainList()) {
-      const acc = this.domains.get(d.id);
-      const iova = d.iova;
-      if (!acc || !iova) continue;
-      const used = Number(iova.usedPages()) - acc.reservedPages;
+    const now = this.sim.now;
+    for (let i = 0; i < this.sampled.length; i++) {
+      const { domain, acc, granule } = this.sampled[i]!;
+      const iova = domain.iova;
+      if (!iova) continue;
+      const used = iova.usedPageCount - acc.reservedPages;
       if (used > acc.peakPages) acc.peakPages = used;
-      acc.timeline.record(this.sim.now, used * Number(d.granule));
+      acc.timeline.record(now, used * granule);
     }
   }
 
@@ -502,7 +508,7 @@ export class RunStats {
     };
     const f32 = free(start, pfn32);
     const head = free(start, limitPfn);
-    const used = Number(iova.usedPages()) - acc.reservedPages;
+    const used = iova.usedPageCount - acc.reservedPages;
     return {
       domainId: id,
       type: d.type,
