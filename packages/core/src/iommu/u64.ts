@@ -42,7 +42,8 @@ export function ffs0(x: bigint): number {
 
 /** `align_up(x, g)` for a power-of-two `g`, wrapping at 2^64 as the kernel's ALIGN does. */
 export function alignUp(x: bigint, g: bigint): bigint {
-  return u64(x + g - 1n) & ~(g - 1n) & U64_MAX;
+  // ~(g - 1) is -g; the u64 sum is below 2^64 already, so the AND with it needs no second mask.
+  return BigInt.asUintN(64, x + g - 1n) & -g;
 }
 
 /** `x` is a multiple of the power of two `g`. */
