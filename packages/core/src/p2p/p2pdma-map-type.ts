@@ -55,6 +55,9 @@ export interface MapTypeDecision {
   readonly hazards: readonly P2pHazard[];
 }
 
+/** The empty list of a decision that has no entries of a kind (shared, so frozen). */
+const NONE: readonly never[] = Object.freeze([]);
+
 const keyCollisions = new WeakMap<Topology, Map<number, Bdf[]>>();
 
 function sharedKeyClients(topology: Topology, key: number): readonly Bdf[] {
@@ -169,12 +172,22 @@ export function pciP2pdmaMapType(
         });
       }
     }
+    // A hit computes nothing: no distance, route, host bridges or log lines (one literal, no spread).
     return {
-      ...notSupported(state.owner, clientBdf, 'cache'),
+      provider: state.owner,
+      client: clientBdf,
       cacheKey: key,
       cacheHit: true,
       result: mapTypeName(hit.value),
       resultValue: hit.value,
+      distance: null,
+      commonAncestor: null,
+      acsNodes: NONE,
+      acsList: '',
+      acsRedirect: false,
+      decidedBy: 'cache',
+      hostBridges: NONE,
+      log: NONE,
       hazards,
     };
   }
