@@ -90,6 +90,8 @@ export type SgtResult =
     };
 
 const U32 = 0xffffffffn;
+/** The range lengths {@link calcSgNents} is given in IOVA mode, where it counts from the size alone. */
+const NO_LENGTHS: readonly bigint[] = Object.freeze([]);
 /** Shared by every mapping without warnings (most of them): one empty array, never written. */
 const NO_WARNINGS: SgtWarning[] = [];
 
@@ -103,6 +105,48 @@ function iovaNodePages(pages: bigint): bigint {
   let p = 1n;
   while (p < pages) p <<= 1n;
   return p;
+}
+
+/** `warnings` with `w` added (a new array the first time: {@link NO_WARNINGS} is never written). */
+function withWarning(warnings: SgtWarning[], w: SgtWarning): SgtWarning[] {
+  const out = warnings === NO_WARNINGS ? [] : warnings;
+  out.push(w);
+  return out;
+}
+
+/** `dmabuf.map.cleanup`: what an exit of the helper undid (or did not). */
+function cleanup(
+  env: SgtEnv,
+  kind: EventData<'dmabuf.map.cleanup'>['kind'],
+  failedIndex: number,
+  mappedLen: bigint,
+  leaked: EventData<'dmabuf.map.cleanup'>['leaked'] = null,
+  phantomPfns: EventData<'dmabuf.map.cleanup'>['phantomPfns'] = [],
+): void {
+  env.emit('dmabuf.map.cleanup', { mappingId: env.mappingId, kind, failedIndex, mappedLen, leaked, phantomPfns });
+}
+
+/** An exit before anything was mapped: nothing to clean up. */
+function refuse(env: SgtEnv, errno: number, warnings: SgtWarning[]): SgtResult {
+  cleanup(env, 'none', 0, 0n);
+  return { ok: false, errno, mode: 'none', nents: 0, entries: [], mappedLen: 0n, state: null, warnings };
+}
+
+/**
+ * An exit that frees the IOVA state without releasing its block (`state`: the IOVA-mode state, null
+ * otherwise): the node, flagged as leaked.
+ */
+function leak(
+  env: SgtEnv,
+  state: DmaIovaState | null,
+  granule: bigint,
+  shift: bigint,
+  why: string,
+): EventData<'dmabuf.map.cleanup'>['leaked'] {
+  if (state === null) return null;
+  const pages = iovaNodePages(alignUp(state.size, granule) >> shift);
+  hazard(env, 'iova_leak', why, state.addr, pages << shift);
+  return { pfnLo: state.addr >> shift, pfnHi: (state.addr >> shift) + pages - 1n };
 }
 
 function warnOnce(env: SgtEnv, key: string, text: string): void {
@@ -152,26 +196,11 @@ export function dmaBufPhysVecToSgt(
   dir: 0 | 1 | 2,
   attrs: number = DmaAttr.MMIO,
 ): SgtResult {
+  // The success path makes no closures: the helpers of the exits are module functions, and `fail` is
+  // the only closure (it needs most of the locals).
   const dev = env.dev;
   const opts = { cpu: env.cpu };
   let warnings: SgtWarning[] = NO_WARNINGS;
-  const warn = (w: SgtWarning) => {
-    if (warnings === NO_WARNINGS) warnings = [];
-    warnings.push(w);
-  };
-  const cleanup = (
-    kind: EventData<'dmabuf.map.cleanup'>['kind'],
-    failedIndex: number,
-    mappedLen: bigint,
-    leaked: EventData<'dmabuf.map.cleanup'>['leaked'] = null,
-    phantomPfns: EventData<'dmabuf.map.cleanup'>['phantomPfns'] = [],
-  ) => env.emit('dmabuf.map.cleanup', { mappingId: env.mappingId, kind, failedIndex, mappedLen, leaked, phantomPfns });
-
-  /** An exit before anything was mapped: nothing to clean up. */
-  const refuse = (errno: number): SgtResult => {
-    cleanup('none', 0, 0n);
-    return { ok: false, errno, mode: 'none', nents: 0, entries: [], mappedLen: 0n, state: null, warnings };
-  };
 
   if (provider === null) {
     warnOnce(
@@ -179,7 +208,7 @@ export function dmaBufPhysVecToSgt(
       'dma_buf_phys_vec_to_sgt.no_provider',
       'dma_buf_phys_vec_to_sgt: !attach || !attach->dmabuf || !provider',
     );
-    return refuse(-Errno.EINVAL);
+    return refuse(env, -Errno.EINVAL, warnings);
   }
 
   // Step 3: the map type decides BUS_ADDR, THRU (IOVA or per-range) or failure.
@@ -188,23 +217,16 @@ export function dmaBufPhysVecToSgt(
   if (type === 'THRU_HOST_BRIDGE') {
     state = dmaIovaTryAlloc(dev, 0n, size, opts).state; // the boolean result is ignored, as in the kernel
   } else if (type !== 'BUS_ADDR') {
-    return refuse(-Errno.EINVAL);
+    return refuse(env, -Errno.EINVAL, warnings);
   }
   const iovaMode = state !== null && dmaUseIova(state);
   const mode = state === null ? 'bus_addr' : iovaMode ? 'iova' : 'per_range';
   const granule = dev.domain?.granule ?? BigInt(env.pageSize);
-  const shift = BigInt(dev.domain?.shift ?? 12);
-  /** An exit that frees the IOVA state without releasing its block: the node, flagged as leaked. */
-  const leak = (why: string): EventData<'dmabuf.map.cleanup'>['leaked'] => {
-    if (!iovaMode || !state) return null;
-    const pages = iovaNodePages(alignUp(state.size, granule) >> shift);
-    hazard(env, 'iova_leak', why, state.addr, pages << shift);
-    return { pfnLo: state.addr >> shift, pfnHi: (state.addr >> shift) + pages - 1n };
-  };
+  const shift = dev.domain?.pfnShift ?? 12n;
 
   // Step 4: the table.
   const nents = calcSgNents(
-    physVec.map((r) => r.len),
+    iovaMode ? NO_LENGTHS : physVec.map((r) => r.len), // IOVA mode counts from the size alone
     size,
     iovaMode,
     env.sgChunk,
@@ -212,15 +234,14 @@ export function dmaBufPhysVecToSgt(
   );
   if (nents === 0) {
     // Unreachable with VFIO input (needs more than 2^32 - 1 entries).
-    cleanup('none', 0, 0n, leak('the table allocation failed in IOVA mode: the IOVA block is never released'));
+    const why = 'the table allocation failed in IOVA mode: the IOVA block is never released';
+    cleanup(env, 'none', 0, 0n, leak(env, iovaMode ? state : null, granule, shift, why));
     return { ok: false, errno: -Errno.EINVAL, mode, nents, entries: [], mappedLen: 0n, state, warnings };
   }
 
   const entries: SgEntry[] = [];
+  /** `fill_sg_entry` ran out of table (fillSgEntries returned false). */
   let overrun = false;
-  const fill = (len: bigint, addr: bigint) => {
-    if (!fillSgEntries(entries, nents, len, addr, env.sgChunk, env.pageSize)) overrun = true;
-  };
   let mappedLen = 0n;
   const len32 = mappedLenIs32(env.sgChunk);
 
@@ -228,12 +249,8 @@ export function dmaBufPhysVecToSgt(
     // Error path (3.5), exactly: nothing for i = 0 or BUS_ADDR; destroy in IOVA mode; unmap every entry
     // of the table (filled or not) in per-range mode.
     if (i === 0 || state === null) {
-      cleanup(
-        'none',
-        i,
-        mappedLen,
-        leak('the first link failed: the IOVA block is never released (kernel-model.md 3.8-4)'),
-      );
+      const why = 'the first link failed: the IOVA block is never released (kernel-model.md 3.8-4)';
+      cleanup(env, 'none', i, mappedLen, leak(env, iovaMode ? state : null, granule, shift, why));
     } else if (iovaMode) {
       dmaIovaDestroy(dev, state, mappedLen, dir, attrs, opts);
       const allocated = iovaNodePages(alignUp(state.size, granule) >> shift);
@@ -247,7 +264,7 @@ export function dmaBufPhysVecToSgt(
           released << shift,
         );
       }
-      cleanup('iova_destroy', i, mappedLen);
+      cleanup(env, 'iova_destroy', i, mappedLen);
     } else {
       const phantoms: EventData<'dmabuf.map.cleanup'>['phantomPfns'] = [];
       const onIommu = dev.dmaIommu && dev.domain !== null;
@@ -266,7 +283,7 @@ export function dmaBufPhysVecToSgt(
         );
       }
       splitUnmapHazards(env, physVec.slice(0, i), onIommu);
-      cleanup('unmap_entries', i, mappedLen, null, phantoms);
+      cleanup(env, 'unmap_entries', i, mappedLen, null, phantoms);
     }
     return { ok: false, errno, mode, nents, entries, mappedLen, state, warnings };
   };
@@ -275,12 +292,13 @@ export function dmaBufPhysVecToSgt(
   for (let i = 0; i < physVec.length; i++) {
     const r = physVec[i]!;
     if (state === null) {
-      fill(r.len, BigInt.asUintN(64, r.paddr + provider.busOffset));
+      const addr = BigInt.asUintN(64, r.paddr + provider.busOffset);
+      if (!fillSgEntries(entries, nents, r.len, addr, env.sgChunk, env.pageSize)) overrun = true;
     } else if (iovaMode) {
       // Every range is linked at offset 0 (the helper's hazard 3.8-1).
       const res = dmaIovaLink(dev, state, r.paddr, 0n, r.len, dir, attrs, opts);
       if (i > 0 && !warnings.includes('link_overlap')) {
-        warn('link_overlap');
+        warnings = withWarning(warnings, 'link_overlap');
         hazard(
           env,
           'link_overlap',
@@ -295,14 +313,14 @@ export function dmaBufPhysVecToSgt(
     } else {
       const m = dmaMapPhys(dev, r.paddr, r.len, dir, attrs, opts);
       if (!m.ok) return fail(-Errno.ENOMEM, i);
-      fill(r.len, m.dmaAddr);
+      if (!fillSgEntries(entries, nents, r.len, m.dmaAddr, env.sgChunk, env.pageSize)) overrun = true;
     }
   }
 
   // Step 6: IOVA mode sync and the one extent.
   if (state !== null && iovaMode) {
     if (mappedLen !== size) {
-      warn('mapped_len_mismatch');
+      warnings = withWarning(warnings, 'mapped_len_mismatch');
       warnOnce(env, 'dma_buf_phys_vec_to_sgt.mapped_len', 'dma_buf_phys_vec_to_sgt: mapped_len != size');
       hazard(
         env,
@@ -314,7 +332,7 @@ export function dmaBufPhysVecToSgt(
     }
     const s = dmaIovaSync(dev, state, 0n, mappedLen, opts);
     if (!s.ok) return fail(s.errno, physVec.length);
-    fill(mappedLen, state.addr);
+    if (!fillSgEntries(entries, nents, mappedLen, state.addr, env.sgChunk, env.pageSize)) overrun = true;
     if (physVec.length > 1 && dev.domain !== null) {
       // After `overwrite`/`keep`, only max(len_i) bytes from the block start are mapped (3.8-1).
       const want = alignUp(size, granule);
@@ -334,7 +352,7 @@ export function dmaBufPhysVecToSgt(
 
   // Step 7.
   if (overrun) {
-    warn('sg_overrun');
+    warnings = withWarning(warnings, 'sg_overrun');
     hazard(
       env,
       'sg_overrun',
@@ -342,7 +360,7 @@ export function dmaBufPhysVecToSgt(
     );
   }
   if (entries.length < nents) {
-    warn('unfilled_entries');
+    warnings = withWarning(warnings, 'unfilled_entries');
     warnOnce(env, 'dma_buf_phys_vec_to_sgt.sgl', 'dma_buf_phys_vec_to_sgt: sgl');
     hazard(env, 'unfilled_entries', `${nents - entries.length} of ${nents} SG entries left {0, 0}`);
     while (entries.length < nents) entries.push({ dmaAddress: 0n, dmaLength: 0 });
