@@ -219,7 +219,8 @@ export function dmaIovaTryAlloc(
       );
       return r;
     }
-    if ((size & DMA_IOVA_USE_SWIOTLB) !== 0n) {
+    if (size >= DMA_IOVA_USE_SWIOTLB) {
+      // `size & DMA_IOVA_USE_SWIOTLB` (bit 63) of a u64, as a comparison: no bigint is made.
       const code = ErrorCode.INVALID_ARGUMENT;
       const r = tryAllocDone(dev, phys, size, dmaMask, 'size_too_big', 0n, DMA_IOVA_STATE_NONE, code);
       domain.log(
@@ -406,7 +407,7 @@ function iovaUnlink(
   op: 'destroy' | 'unlink',
   cpu: number,
 ): DmaUnmapResult {
-  const shift = BigInt(domain.shift);
+  const shift = domain.pfnShift;
   const addr0 = u64(state.addr + offset);
   const pad = addr0 & (domain.granule - 1n);
   const queued = free && domain.flushQueue !== null;
@@ -489,7 +490,7 @@ export function dmaIovaUnlink(
 export function dmaIovaFree(dev: DmaDevice, state: DmaIovaState, opts?: DmaCallOptions): DmaUnmapResult {
   const domain = iommuDomainOf(dev, 'dma_iova_free');
   return run(dev, opts, (cpu) => {
-    const shift = BigInt(domain.shift);
+    const shift = domain.pfnShift;
     const pad = state.addr & (domain.granule - 1n);
     const len = alignUp(dmaIovaSize(state) + pad, domain.granule);
     const addr = state.addr - pad;
@@ -686,7 +687,7 @@ export function dmaUnmapPhys(
     const domain = dev.dmaIommu ? dev.domain : null;
     let result: DmaUnmapResult = { path: 'direct', unmapSize: 0n, unmappedSize: 0n, released: null, queued: false };
     if (domain !== null) {
-      const shift = BigInt(domain.shift);
+      const shift = domain.pfnShift;
       const off = addr & (domain.granule - 1n);
       const base = addr - off;
       const len = alignUp(size + off, domain.granule);

@@ -34,7 +34,7 @@ export function iommuDmaAllocIova(
   caller: IovaAllocCaller,
   cpu: number,
 ): IommuDmaAllocResult {
-  const shift = BigInt(domain.shift);
+  const shift = domain.pfnShift;
   const pages = sizeBytes >> shift;
   let limit = minNotZero(dmaLimit, dev.busDmaLimit);
   if (domain.geometry.forceAperture && domain.geometry.apertureEnd < limit) limit = domain.geometry.apertureEnd;
@@ -60,7 +60,7 @@ export function iommuDmaAllocIova(
  * release is `(iova >> shift, size >> shift)` as given, whatever was allocated there.
  */
 export function iommuDmaFreeIova(domain: IommuDomain, iova: bigint, size: bigint, queued: boolean, cpu: number): void {
-  const shift = BigInt(domain.shift);
+  const shift = domain.pfnShift;
   const pfn = iova >> shift;
   const pages = size >> shift;
   const fq = domain.flushQueue;

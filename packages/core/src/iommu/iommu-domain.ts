@@ -179,6 +179,8 @@ export class IommuDomain implements TimerOwner {
   readonly granule: bigint;
   /** log2(granule). */
   readonly shift: number;
+  /** {@link shift} as a bigint, for pfn arithmetic on byte addresses (made once, not on every call). */
+  readonly pfnShift: bigint;
   readonly geometry: IommuGeometry;
   readonly reservedRegions: readonly IommuReservedRegion[];
   readonly deferredFlush: boolean;
@@ -206,7 +208,8 @@ export class IommuDomain implements TimerOwner {
       throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `domain ${opts.id}: pgsize_bitmap must be a non-zero u64`);
     }
     this.shift = ffs0(this.pgsizeBitmap);
-    this.granule = 1n << BigInt(this.shift);
+    this.pfnShift = BigInt(this.shift);
+    this.granule = 1n << this.pfnShift;
     if (this.granule > this.pageSize) {
       throw new DmasimError(
         ErrorCode.INVALID_ARGUMENT,
@@ -262,6 +265,7 @@ export class IommuDomain implements TimerOwner {
 
   /** Takes the next queued fault of `op`, if any. */
   takeFault(op: IommuFault['op']): IommuFault | undefined {
+    if (this.faults.length === 0) return undefined; // the common case: asked on every map and sync
     const i = this.faults.findIndex((f) => f.op === op);
     if (i < 0) return undefined;
     return this.faults.splice(i, 1)[0];

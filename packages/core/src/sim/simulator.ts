@@ -314,7 +314,7 @@ export class Simulator {
   private checkDoubleUse(domainId: number, pfnLo: number, pages: number, device: string | null): void {
     const d = this.domains.get(domainId);
     if (!d) return;
-    const shift = BigInt(d.shift);
+    const shift = d.pfnShift;
     const iova = BigInt(pfnLo) << shift;
     const size = BigInt(pages) << shift;
     if (d.pageTable.overlaps(iova, size)) {
