@@ -10,10 +10,22 @@ const MASK64 = (1n << 64n) - 1n;
 
 /** FNV-1a 64 of the UTF-8 encoding of `s`, as 16 lowercase hex digits. */
 export function fnv1a64Hex(s: string): string {
+  fnv64Bytes(new TextEncoder().encode(s));
+  return fnv64State[0]!.toString(16).padStart(8, '0') + fnv64State[1]!.toString(16).padStart(8, '0');
+}
+
+/** The (hi, lo) halves of the last {@link fnv64Bytes}. */
+const fnv64State = new Uint32Array(2);
+
+/**
+ * The FNV-1a 64 loop. V8 compiles a long loop on stack replacement before the code after it has ever run;
+ * that code then has no type feedback and deoptimised on every call (the same cached loop code was
+ * re-entered each time). One call on no bytes at load gives the code after the loop its feedback.
+ */
+function fnv64Bytes(bytes: Uint8Array): void {
   // Work on 32-bit halves with numbers: exact, and ~20x faster than a bigint loop.
   let hi = 0xcbf29ce4;
   let lo = 0x84222325;
-  const bytes = new TextEncoder().encode(s);
   for (let i = 0; i < bytes.length; i++) {
     lo = (lo ^ bytes[i]!) >>> 0;
     // (hi,lo) * 0x100000001b3 = (hi,lo) * 0x1b3 + (lo << 40)
@@ -24,8 +36,10 @@ export function fnv1a64Hex(s: string): string {
     hi = newHi;
     lo = newLo;
   }
-  return hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
+  fnv64State[0] = hi;
+  fnv64State[1] = lo;
 }
+fnv64Bytes(new Uint8Array(0));
 
 /** Reference implementation with bigint, used by tests to check {@link fnv1a64Hex}. */
 export function fnv1a64HexReference(s: string): string {

@@ -322,17 +322,14 @@ export class ByteReader {
 }
 
 /**
- * MurmurHash3 x86_32 (Austin Appleby's public-domain reference) over `bytes[start, end)`, seed 0, as a
- * signed 32-bit integer (`| 0` of the usual unsigned value): the frame checksum of codec version 2. It
- * reads four bytes per step, so it runs several times as fast as the byte-serial FNV-1a of version 1 (the
- * codec figures of `npm run bench -- mapping-codec`, docs/EVENTS.md), and mixes better.
+ * The 4-byte blocks of MurmurHash3 x86_32 over `[start, n4)`. A function of its own that returns as soon
+ * as its loop ends: V8 compiles a long loop on stack replacement before the code after it has ever run,
+ * and code after the loop then lacked type feedback and deoptimised on every frame ("insufficient type
+ * feedback"), re-entering the same cached loop code each time.
  */
-export function murmur3x86(bytes: Uint8Array, start: number, end: number): number {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n4 = start + ((end - start) & ~3);
+function murmur3Blocks(dv: DataView, start: number, n4: number): number {
   let h = 0;
-  let i = start;
-  for (; i < n4; i += 4) {
+  for (let i = start; i < n4; i += 4) {
     let k = dv.getInt32(i, true);
     k = Math.imul(k, 0xcc9e2d51);
     k = (k << 15) | (k >>> 17);
@@ -341,6 +338,19 @@ export function murmur3x86(bytes: Uint8Array, start: number, end: number): numbe
     h = (h << 13) | (h >>> 19);
     h = (Math.imul(h, 5) + 0xe6546b64) | 0;
   }
+  return h;
+}
+
+/**
+ * MurmurHash3 x86_32 (Austin Appleby's public-domain reference) over `bytes[start, end)`, seed 0, as a
+ * signed 32-bit integer (`| 0` of the usual unsigned value): the frame checksum of codec version 2. It
+ * reads four bytes per step, so it runs several times as fast as the byte-serial FNV-1a of version 1 (the
+ * codec figures of `npm run bench -- mapping-codec`, docs/EVENTS.md), and mixes better.
+ */
+export function murmur3x86(bytes: Uint8Array, start: number, end: number): number {
+  const n4 = start + ((end - start) & ~3);
+  let h = murmur3Blocks(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), start, n4);
+  const i = n4;
   let k = 0;
   const tail = end - i;
   if (tail === 3) k ^= bytes[i + 2]! << 16;
@@ -362,8 +372,8 @@ export function murmur3x86(bytes: Uint8Array, start: number, end: number): numbe
 }
 
 /**
- * FNV-1a 32-bit over `bytes[start, end)`, the frame checksum of codec version 1, as a signed 32-bit integer (`| 0` of the
- * usual unsigned value: the same four bytes). Signed on purpose: V8 keeps a number that may exceed 2^31
+ * FNV-1a 32-bit over `bytes[start, end)`, the frame checksum of codec version 1, as a signed 32-bit
+ * integer (`| 0` of the usual unsigned value: the same four bytes). Signed on purpose: V8 keeps a number that may exceed 2^31
  * out of its integer representation, and an unsigned result made the optimised loop deoptimise ("lost
  * precision") on every frame and fall back to code four times slower.
  */

@@ -11,8 +11,21 @@
 import { type ByteReader, type ByteWriter, U64_SCRATCH, writeVarHalves } from './bytes.ts';
 import { type CEvent, type CKind, compiledEvents, K } from './compiled-schema.ts';
 
-/** Encodes an event's fields. `st` is the frame's string table (string -> 1-based index). */
-export type FieldsEncoder = (w: ByteWriter, d: Record<string, unknown>, st: Map<string, number>) => void;
+/**
+ * Encodes one event: its head (type id and origin, time delta, cpu) and its fields. `st` is the frame's
+ * string table (string -> 1-based index); `dt` is checked by the caller (a safe integer >= 0).
+ */
+export type FieldsEncoder = (
+  w: ByteWriter,
+  d: Record<string, unknown>,
+  st: Map<string, number>,
+  origin: string,
+  dt: number,
+  cpu: number,
+) => void;
+
+/** Largest size of an event head: type varint (2 bytes), time delta and cpu (8 bytes each). */
+const HEAD_MAX = 18;
 /** Decodes an event's fields. `strs` is the frame's string table so far. */
 export type FieldsDecoder = (r: ByteReader, strs: string[]) => Record<string, unknown>;
 /** Copies a step record's fields into a fresh payload in schema order (absent optional fields -> null). */
@@ -235,6 +248,12 @@ const decodeHelpers = {
 function compileEncoder(ce: CEvent): FieldsEncoder {
   const g: Gen = { consts: [], n: 0 };
   const M = ce.fields.reduce((n, f) => n + inlineMax(f.kind), 0);
+  // The head, inline: varint (type id * 2 + origin is ftrace), varint dt, varint cpu (checked: u32).
+  const head = [
+    `const hd = ${ce.id * 2} + (origin === 'ftrace' ? 1 : 0); if (hd < 128) b[p++] = hd; else p = H.vn(b, p, hd);`,
+    'if (dt < 128) b[p++] = dt; else p = H.vn(b, p, dt);',
+    encodeKind(g, { code: K.U32 }, 'cpu', 'cpu', M),
+  ].join('\n');
   const body = ce.fields
     .map((f) => `{ const v = d.${checkName(f.name)}; ${encodeKind(g, f.kind, 'v', f.name, M)} }`)
     .join('\n');
@@ -245,7 +264,7 @@ function compileEncoder(ce: CEvent): FieldsEncoder {
   const make = new Function(
     'H',
     'C',
-    `${itemDecls}\nreturn function encode_${ce.id}(w, d, st) {\nw.ensure(${M}); let b = w.buf; let p = w.pos;\n${body}\nw.pos = p;\n};`,
+    `${itemDecls}\nreturn function encode_${ce.id}(w, d, st, origin, dt, cpu) {\nw.ensure(${M + HEAD_MAX}); let b = w.buf; let p = w.pos;\n${head}\n${body}\nw.pos = p;\n};`,
   );
   return make(
     { bad: badValue, vn: writeVarNum, vi: writeVarInt, vh: writeVarHalves, u64: U64_SCRATCH.u64, u32: U64_SCRATCH.u32 },

@@ -24,7 +24,7 @@
  */
 import { DmasimError, ErrorCode } from '../errors.ts';
 import { ByteReader, ByteWriter, fnv1a32, murmur3x86 } from './bytes.ts';
-import { type FieldsDecoder, fieldsDecoder, fieldsEncoder } from './codegen.ts';
+import { type FieldsDecoder, type FieldsEncoder, fieldsDecoder, fieldsEncoder } from './codegen.ts';
 import { compiledEvents } from './compiled-schema.ts';
 import { EVENT_SCHEMA_VERSION, type EventOrigin, type SimEvent } from './event-schema.ts';
 
@@ -73,8 +73,8 @@ export interface FrameTarget {
   frameIndex: number;
 }
 
-/** Event type -> numeric id and generated field encoder: one lookup per event. */
-const typeInfo = new Map(compiledEvents().map((c) => [c.type as string, { id: c.id, encode: fieldsEncoder(c.id) }]));
+/** Event type -> its generated encoder: one lookup per event. */
+const typeInfo = new Map<string, FieldsEncoder>(compiledEvents().map((c) => [c.type, fieldsEncoder(c.id)]));
 
 /** Event type id -> type and generated field decoder (undefined for ids the schema does not have). */
 const decodeInfo: ({ type: string; decode: FieldsDecoder } | undefined)[] = [];
@@ -123,6 +123,9 @@ export class FrameEncoder {
     origin: EventOrigin,
     data: Record<string, unknown>,
   ): void {
+    const ce = typeInfo.get(type);
+    if (ce === undefined)
+      throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `frame encoder: unknown event type ${type}`);
     if (this.count === 0) {
       this.firstSeq = seq;
       this.baseTNs = tNs;
@@ -137,16 +140,11 @@ export class FrameEncoder {
         `frame encoder: event seq ${seq} has time ${tNs} ns, before ${this.lastTNs} ns`,
       );
     }
-    const ce = typeInfo.get(type);
-    if (!ce) throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `frame encoder: unknown event type ${type}`);
     const w = this.body;
     const start = w.pos;
     const strings = this.strings.size;
     try {
-      w.varNum(ce.id * 2 + (origin === 'ftrace' ? 1 : 0));
-      w.varNum(dt);
-      w.varNum(cpu);
-      ce.encode(w, data, this.strings);
+      ce(w, data, this.strings, origin, dt, cpu);
     } catch (e) {
       // Undo the partial event: its bytes and the strings it defined.
       w.pos = start;
@@ -259,27 +257,19 @@ export function decodeFrameHeader(bytes: Uint8Array, source = 'frame', offset = 
 }
 
 /**
- * Decodes one frame (the checksum is verified first).
- * @throws DmasimError EVENT_DECODE (truncated, corrupted, unknown event type), EVENT_VERSION.
+ * Decodes the events of a frame body into `events` (length = the count). A function that ends with its
+ * loop: V8 compiles a long loop on stack replacement before the code after it has ever run, and the
+ * checks after the loop then deoptimised on every frame.
  */
-export function decodeFrame(bytes: Uint8Array, source = 'frame', offset = 0): { meta: FrameMeta; events: SimEvent[] } {
-  const r = new ByteReader(bytes, source, offset);
-  const meta = readHeader(r);
-  const end = offset + meta.byteLength;
-  if (meta.byteLength < FIXED_HEADER + 4) r.fail(`frame length ${meta.byteLength} is too small`, offset);
-  const stored = bytes[end - 4]! | (bytes[end - 3]! << 8) | (bytes[end - 2]! << 16) | (bytes[end - 1]! << 24);
-  if (frameChecksum(meta.codecVersion, bytes, offset, end - 4) !== stored)
-    r.fail('frame checksum mismatch (corrupted frame)', offset);
-  const body = new ByteReader(bytes, source, r.pos, end - 4);
+function decodeEvents(body: ByteReader, meta: FrameMeta, events: SimEvent[]): void {
   let tNs = meta.firstTNs;
   const strings: string[] = [];
-  const events: SimEvent[] = new Array(meta.count);
-  for (let i = 0; i < meta.count; i++) {
+  for (let i = 0; i < events.length; i++) {
     const at = body.pos;
     const head = body.varNum();
     const id = Math.floor(head / 2);
     const info = decodeInfo[id];
-    if (info === undefined) return body.fail(`unknown event type id ${id}`, at);
+    if (info === undefined) body.fail(`unknown event type id ${id}`, at);
     tNs += body.varNum();
     const cpu = body.varNum();
     const origin: EventOrigin = head % 2 === 1 ? 'ftrace' : 'sim';
@@ -294,6 +284,29 @@ export function decodeFrame(bytes: Uint8Array, source = 'frame', offset = 0): { 
       data,
     } as SimEvent;
   }
+}
+
+/**
+ * Decodes one frame (the checksum is verified first).
+ * @throws DmasimError EVENT_DECODE (truncated, corrupted, unknown event type), EVENT_VERSION.
+ */
+export function decodeFrame(bytes: Uint8Array, source = 'frame', offset = 0): { meta: FrameMeta; events: SimEvent[] } {
+  const r = new ByteReader(bytes, source, offset);
+  const meta = readHeader(r);
+  const end = offset + meta.byteLength;
+  if (meta.byteLength < FIXED_HEADER + 4) r.fail(`frame length ${meta.byteLength} is too small`, offset);
+  const stored = bytes[end - 4]! | (bytes[end - 3]! << 8) | (bytes[end - 2]! << 16) | (bytes[end - 1]! << 24);
+  if (frameChecksum(meta.codecVersion, bytes, offset, end - 4) !== stored)
+    r.fail('frame checksum mismatch (corrupted frame)', offset);
+  const body = new ByteReader(bytes, source, r.pos, end - 4);
+  // Every event takes at least 3 bytes (type, time delta, cpu): a larger count is a corrupt header.
+  if (meta.count > (body.end - body.pos) / 3) {
+    r.fail(
+      `frame header says ${meta.count} events, its ${body.end - body.pos} body bytes hold at most a third of that`,
+    );
+  }
+  const events: SimEvent[] = new Array(meta.count);
+  decodeEvents(body, meta, events);
   if (body.pos !== body.end) body.fail(`${body.end - body.pos} bytes left after ${meta.count} events`);
   return { meta, events };
 }
