@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { canonicalJson, fnv1a64Hex } from '../hash.ts';
-import { fnv1a32 } from './bytes.ts';
+import { fnv1a32, murmur3x86 } from './bytes.ts';
 import { type CKind, compiledEvents, K } from './compiled-schema.ts';
 import { eventFromJson, eventsToNdjson, eventToJson, parseEventsNdjson, validateEvent } from './event-json.ts';
 import { decodeEventLog, encodeEventLog, FrameOrderChecker, readEventLogRecords } from './event-log.ts';
@@ -194,6 +194,21 @@ test('frames of codec version 1 (FNV-1a checksum) still decode; their checksum i
   const v1as2 = v1.slice();
   v1as2[4] = 2;
   assert.throws(() => decodeFrame(v1as2, 'f'), /checksum mismatch/);
+});
+
+test('a frame header whose event count cannot fit its body is refused before decoding', () => {
+  const frame = encodeFrame([attachEvent(0, 10), attachEvent(1, 20)], { scenarioId: 's', attempt: 0, frameIndex: 0 });
+  // Header: 12 fixed bytes, scenario id (length 1 + "s"), attempt, frame index, first seq, count.
+  assert.equal(frame[17], 2);
+  const lying = frame.slice();
+  lying[17] = 100;
+  const sum = murmur3x86(lying, 0, lying.length - 4);
+  for (let i = 0; i < 4; i++) lying[lying.length - 4 + i] = (sum >>> (8 * i)) & 0xff;
+  assert.throws(
+    () => decodeFrame(lying, 'f.dmlog'),
+    (e: { code?: string; message?: string }) =>
+      e.code === 'EVENT_DECODE' && /header says 100 events/.test(e.message ?? ''),
+  );
 });
 
 function attachEvent(seq: number, tNs: number): SimEvent {
