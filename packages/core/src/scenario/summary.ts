@@ -6,6 +6,7 @@
  */
 import type { SimEvent } from '../events/event-schema.ts';
 import type { IommuDomain } from '../iommu/iommu-domain.ts';
+import type { IommuStep } from '../iommu/iommu-steps.ts';
 import type { Simulator } from '../sim/simulator.ts';
 
 /** A histogram with fixed power-of-two buckets: `counts[k]` counts values in `(2^(k-1), 2^k]` (k = 0: the value 1). */
@@ -250,15 +251,10 @@ export class RunStats {
         'dmabuf.attach',
         'dmabuf.map.begin',
         'p2p.map_type',
-        'dma.iova_try_alloc',
-        'dma.map_phys',
         'dmabuf.map.end',
         'dmabuf.unmap',
         'dmabuf.detach',
         'dmabuf.revoke',
-        'iova.dac_switch',
-        'iova.rcache_flush',
-        'iova.alloc',
         'hazard',
         'error',
         'device.fault',
@@ -266,6 +262,11 @@ export class RunStats {
         'exporter.migrate',
       ],
       (e) => this.observe(e),
+    );
+    // Frequent DMA/IOVA records: their steps as they are (no event objects), for a few fields each.
+    sim.watchSteps(
+      ['dma.iova_try_alloc', 'dma.map_phys', 'iova.dac_switch', 'iova.rcache_flush', 'iova.alloc'],
+      (s, tNs) => this.observeStep(s, tNs),
     );
   }
 
@@ -306,15 +307,6 @@ export class RunStats {
         }
         return;
       }
-      case 'dma.iova_try_alloc':
-        if (e.data.result === 'no_iova') {
-          this.thruTryFailed = true;
-          this.exhausted(e);
-        }
-        return;
-      case 'dma.map_phys':
-        if (e.data.reason === 'no_iova') this.exhausted(e);
-        return;
       case 'dmabuf.map.end': {
         this.inMap = false;
         const ok = e.data.result === 0;
@@ -354,21 +346,6 @@ export class RunStats {
       case 'dmabuf.revoke':
         this.count(e.data.revoked ? 'revoke' : 'restore', false);
         return;
-      case 'iova.dac_switch':
-        this.fallbacks.dacSwitches++;
-        return;
-      case 'iova.rcache_flush':
-        this.fallbacks.rcacheFlushes++;
-        return;
-      case 'iova.alloc': {
-        const d = this.domains.get(e.data.domainId);
-        if (d) {
-          d.allocations++;
-          d.nodesVisited += e.data.nodesVisited;
-          if (e.data.source === 'rcache') d.rcacheHits++;
-        }
-        return;
-      }
       case 'hazard':
         this.hazards[e.data.kind] = (this.hazards[e.data.kind] ?? 0) + 1;
         if (e.data.kind === 'iova_leak') {
@@ -399,6 +376,37 @@ export class RunStats {
     }
   }
 
+  private observeStep(s: IommuStep, tNs: number): void {
+    switch (s.kind) {
+      case 'dma.iova_try_alloc':
+        if (s.result === 'no_iova') {
+          this.thruTryFailed = true;
+          this.exhausted(tNs, s.domainId);
+        }
+        return;
+      case 'dma.map_phys':
+        if (s.reason === 'no_iova') this.exhausted(tNs, s.domainId);
+        return;
+      case 'iova.dac_switch':
+        this.fallbacks.dacSwitches++;
+        return;
+      case 'iova.rcache_flush':
+        this.fallbacks.rcacheFlushes++;
+        return;
+      case 'iova.alloc': {
+        const d = this.domains.get(s.domainId);
+        if (d) {
+          d.allocations++;
+          d.nodesVisited += s.nodesVisited;
+          if (s.source === 'rcache') d.rcacheHits++;
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
   /** `provider>client`, the key of a pair in {@link pairs}. */
   private pairKey(provider: string | null, client: string | null): string {
     let byClient = this.pairKeys.get(provider);
@@ -414,14 +422,13 @@ export class RunStats {
     return key;
   }
 
-  private exhausted(e: SimEvent): void {
-    if (this.firstExhaustionNs === null) this.firstExhaustionNs = e.tNs;
-    const id = (e.data as { domainId?: number | null }).domainId;
+  private exhausted(tNs: number, id: number | null | undefined): void {
+    if (this.firstExhaustionNs === null) this.firstExhaustionNs = tNs;
     if (id !== null && id !== undefined) {
       const d = this.domains.get(id);
       if (d) {
         d.allocFailures++;
-        if (d.firstFailureNs === null) d.firstFailureNs = e.tNs;
+        if (d.firstFailureNs === null) d.firstFailureNs = tNs;
       }
     }
   }

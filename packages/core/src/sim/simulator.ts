@@ -20,7 +20,7 @@ import { vfioAttachResult, vfioCheckDmabufExport, vfioPinResult } from '../dmabu
 import { DmasimError, ErrorCode } from '../errors.ts';
 import type { EventData, EventType, SimEvent } from '../events/event-schema.ts';
 import { stateHash } from '../events/state-hash.ts';
-import { stepEventType, stepPayload } from '../events/step-events.ts';
+import { type StepEventType, stepEventType, stepPayload } from '../events/step-events.ts';
 import { dmaMapPhys, dmaUnmapPhys } from '../iommu/dma-api.ts';
 import { DmaDevice } from '../iommu/dma-device.ts';
 import { DmaAttr } from '../iommu/dma-mapping.ts';
@@ -182,6 +182,8 @@ export class Simulator {
   private ended = false;
   /** Listeners for derived statistics (the run summary). */
   private readonly watchers = new Map<EventType, ((e: SimEvent) => void)[]>();
+  /** Listeners for step records, by event type (see {@link watchSteps}). */
+  private readonly stepWatchers = new Map<EventType, ((step: IommuStep, tNs: number) => void)[]>();
 
   /**
    * Calls `fn` with every event of the given types, after `onEvent` (derived statistics, the workload
@@ -192,6 +194,20 @@ export class Simulator {
       const l = this.watchers.get(t);
       if (l) l.push(fn);
       else this.watchers.set(t, [fn]);
+    }
+  }
+
+  /**
+   * Calls `fn` with the step record of every event of the given step types, as the layer made it (with
+   * `kind`; optional fields may be absent), and the event's time, right after the event is emitted. For
+   * statistics that read a few fields of frequent records: no payload copy or event object is made for
+   * them (see {@link watch}).
+   */
+  watchSteps(types: readonly StepEventType[], fn: (step: IommuStep, tNs: number) => void): void {
+    for (const t of types) {
+      const l = this.stepWatchers.get(t);
+      if (l) l.push(fn);
+      else this.stepWatchers.set(t, [fn]);
     }
   }
 
@@ -264,6 +280,8 @@ export class Simulator {
     } else {
       this.emit(type, stepPayload(type, step) as never);
     }
+    const sw = this.stepWatchers.get(type);
+    if (sw !== undefined) for (let i = 0; i < sw.length; i++) sw[i]!(step, this.kernel.now);
     switch (step.kind) {
       case 'iova.alloc':
         if (step.phantom) {
