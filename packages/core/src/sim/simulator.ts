@@ -140,17 +140,29 @@ const MOVABLE_EXP_NAME = 'dmasim_movable';
 
 /*
  * Id lists are rebuilt at their exact size instead of pushed to: V8 gives an array grown by push 17
- * slots, which for the one or two ids most lists hold is most of a live mapping's memory.
+ * slots, which for the one or two ids most lists hold is most of a live mapping's memory. They are
+ * copied by index into an array made at its final length (`concat` and `filter` are slow generic
+ * builtins, and a spread leaves spare slots).
  */
 
 /** `ids` with `id` appended (ids only grow, so the list stays ascending). */
 function appendId(ids: readonly number[], id: number): number[] {
-  return ids.length === 0 ? [id] : ids.concat(id);
+  if (ids.length === 0) return [id];
+  const out = new Array<number>(ids.length + 1);
+  for (let i = 0; i < ids.length; i++) out[i] = ids[i]!;
+  out[ids.length] = id;
+  return out;
 }
 
 /** `ids` without `id`. */
 function removeId(ids: readonly number[], id: number): number[] {
-  return ids.length === 1 && ids[0] === id ? [] : ids.filter((x) => x !== id);
+  if (ids.length === 1 && ids[0] === id) return [];
+  let n = 0;
+  for (let i = 0; i < ids.length; i++) if (ids[i] !== id) n++;
+  const out = new Array<number>(n);
+  let k = 0;
+  for (let i = 0; i < ids.length; i++) if (ids[i] !== id) out[k++] = ids[i]!;
+  return out;
 }
 
 function insertionSorted<T>(items: Iterable<T>, key: (t: T) => number): T[] {
