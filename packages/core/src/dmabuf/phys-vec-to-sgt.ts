@@ -96,7 +96,7 @@ const NO_LENGTHS: readonly bigint[] = Object.freeze([]);
 const NO_WARNINGS: SgtWarning[] = [];
 
 function alignUp(x: bigint, g: bigint): bigint {
-  return (x + g - 1n) & ~(g - 1n);
+  return (x + g - 1n) & -g; // ~(g - 1) is -g
 }
 
 /** Pages `alloc_iova_fast` actually takes for a request of `pages`: rounded up to a power of two below 32. */

@@ -45,6 +45,8 @@ const WALK_UNFINISHED = -2;
 
 /** Largest pfn (and limit) the number representation accepts, whatever the granule: 2^53 - 2. */
 const NUMBER_PFN_MAX = 2 ** 53 - 2;
+/** Most pages one call may name (2^53 - 1), as a bigint for the checks of the bigint API. */
+const MAX_SAFE_PAGES = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** An inclusive range of pfns, `[pfnLo, pfnHi]`. */
 export interface IovaRange {
@@ -370,7 +372,7 @@ export class IovaDomain {
 
   private pagesArg(x: bigint, min: bigint): number {
     if (typeof x !== 'bigint') throw invalid(`pages must be a bigint, got ${typeof x}`);
-    if (x < min || x > BigInt(Number.MAX_SAFE_INTEGER)) {
+    if (x < min || x > MAX_SAFE_PAGES) {
       throw new DmasimError(ErrorCode.IOVA_OUT_OF_RANGE, `pages ${x} is outside ${min}..2^53-1`, {
         value: x.toString(),
       });
