@@ -163,11 +163,20 @@ function checkU64(dev: DmaDevice, fn: string, name: string, v: bigint): void {
   );
 }
 
-function run<T>(dev: DmaDevice, opts: DmaCallOptions | undefined, fn: (cpu: number) => T): T {
+/**
+ * Enters a DMA API call on `opts.cpu` (checked): the call's own sink, if it has one, receives its records
+ * until {@link leaveCall}, which the caller runs in a `finally`. Returns the CPU.
+ */
+function enterCall(dev: DmaDevice, opts: DmaCallOptions | undefined): number {
   const cpu = opts?.cpu ?? 0;
   dev.kernel.checkCpu(cpu);
-  const sink = opts?.onStep;
-  return sink === undefined ? fn(cpu) : dev.kernel.withSink(sink, () => fn(cpu));
+  if (opts?.onStep !== undefined) dev.kernel.pushSink(opts.onStep);
+  return cpu;
+}
+
+/** Leaves a call entered with {@link enterCall}. */
+function leaveCall(dev: DmaDevice, opts: DmaCallOptions | undefined): void {
+  if (opts?.onStep !== undefined) dev.kernel.popSink();
 }
 
 function warnText(fn: string, cond: string): string {
@@ -188,7 +197,8 @@ export function dmaIovaTryAlloc(
 ): DmaIovaTryAllocResult {
   checkU64(dev, 'dma_iova_try_alloc', 'phys', phys);
   checkU64(dev, 'dma_iova_try_alloc', 'size', size);
-  return run(dev, opts, (cpu) => {
+  const cpu = enterCall(dev, opts);
+  try {
     const kernel = dev.kernel;
     const domain = dev.domain;
     const dmaMask = dev.dmaGetMask();
@@ -243,7 +253,9 @@ export function dmaIovaTryAlloc(
         : tryAllocDone(dev, phys, size, dmaMask, 'ok', alignedSize, { addr: value.iova + pad, size }, null);
     kernel.emitAll(steps);
     return r;
-  });
+  } finally {
+    leaveCall(dev, opts);
+  }
 }
 
 /** Traces a `dma_iova_try_alloc` call (`dma.iova_try_alloc`) and returns its result. */
@@ -297,7 +309,8 @@ export function dmaIovaLink(
   checkU64(dev, 'dma_iova_link', 'size', size);
   checkU64(dev, 'dma_iova_link', 'addr', state.addr);
   const domain = iommuDomainOf(dev, 'dma_iova_link');
-  return run(dev, opts, () => {
+  enterCall(dev, opts);
+  try {
     const kernel = dev.kernel;
     const mask = domain.granule - 1n;
     const pad = phys & mask;
@@ -359,7 +372,9 @@ export function dmaIovaLink(
     kernel.emit(step);
     kernel.emitAll(steps);
     return value.errno === 0 ? OK : fail(value.errno, ErrorCode.IOMMU_MAP_FAILED, 'iommu_map');
-  });
+  } finally {
+    leaveCall(dev, opts);
+  }
 }
 
 /**
@@ -377,7 +392,8 @@ export function dmaIovaSync(
   checkU64(dev, 'dma_iova_sync', 'offset', offset);
   checkU64(dev, 'dma_iova_sync', 'size', size);
   checkU64(dev, 'dma_iova_sync', 'addr', state.addr);
-  return run(dev, opts, () => {
+  enterCall(dev, opts);
+  try {
     const addr = u64(state.addr + offset);
     const pad = addr & (domain.granule - 1n);
     const start = addr - pad;
@@ -393,7 +409,9 @@ export function dmaIovaSync(
     };
     dev.kernel.emit(step);
     return result === 0 ? OK : fail(result, ErrorCode.IOMMU_SYNC_FAILED, 'sync');
-  });
+  } finally {
+    leaveCall(dev, opts);
+  }
 }
 
 /** `__iommu_dma_iova_unlink`: unmap `[state.addr + offset, + size)` widened, then release if `free`. */
@@ -459,7 +477,12 @@ export function dmaIovaDestroy(
   checkU64(dev, 'dma_iova_destroy', 'addr', state.addr);
   if (mappedLen === 0n) return dmaIovaFree(dev, state, opts);
   const domain = iommuDomainOf(dev, 'dma_iova_destroy');
-  return run(dev, opts, (cpu) => iovaUnlink(dev, domain, state, 0n, mappedLen, true, 'destroy', cpu));
+  const cpu = enterCall(dev, opts);
+  try {
+    return iovaUnlink(dev, domain, state, 0n, mappedLen, true, 'destroy', cpu);
+  } finally {
+    leaveCall(dev, opts);
+  }
 }
 
 /**
@@ -480,7 +503,12 @@ export function dmaIovaUnlink(
   checkU64(dev, 'dma_iova_unlink', 'size', size);
   checkU64(dev, 'dma_iova_unlink', 'addr', state.addr);
   const domain = iommuDomainOf(dev, 'dma_iova_unlink');
-  return run(dev, opts, (cpu) => iovaUnlink(dev, domain, state, offset, size, false, 'unlink', cpu));
+  const cpu = enterCall(dev, opts);
+  try {
+    return iovaUnlink(dev, domain, state, offset, size, false, 'unlink', cpu);
+  } finally {
+    leaveCall(dev, opts);
+  }
 }
 
 /**
@@ -489,7 +517,8 @@ export function dmaIovaUnlink(
  */
 export function dmaIovaFree(dev: DmaDevice, state: DmaIovaState, opts?: DmaCallOptions): DmaUnmapResult {
   const domain = iommuDomainOf(dev, 'dma_iova_free');
-  return run(dev, opts, (cpu) => {
+  const cpu = enterCall(dev, opts);
+  try {
     const shift = domain.pfnShift;
     const pad = state.addr & (domain.granule - 1n);
     const len = alignUp(dmaIovaSize(state) + pad, domain.granule);
@@ -508,7 +537,9 @@ export function dmaIovaFree(dev: DmaDevice, state: DmaIovaState, opts?: DmaCallO
     dev.kernel.emit(step);
     iommuDmaFreeIova(domain, addr, len, false, cpu);
     return { path: 'iommu', unmapSize: 0n, unmappedSize: 0n, released, queued: false };
-  });
+  } finally {
+    leaveCall(dev, opts);
+  }
 }
 
 /** `dma_capable(dev, addr, size, false)` with the raw `*dev->dma_mask` (0 when unset). */
@@ -537,7 +568,8 @@ export function dmaMapPhys(
   checkMmio(dev, attrs, 'dma_map_phys');
   checkU64(dev, 'dma_map_phys', 'phys', phys);
   checkU64(dev, 'dma_map_phys', 'size', size);
-  return run(dev, opts, (cpu) => {
+  const cpu = enterCall(dev, opts);
+  try {
     const kernel = dev.kernel;
     const domain = dev.dmaIommu ? dev.domain : null;
     const path = domain !== null ? ('iommu' as const) : ('direct' as const);
@@ -599,7 +631,9 @@ export function dmaMapPhys(
       kernel.emit(step);
     }
     return { dmaAddr, ok: reason === null, reason, code: reason === null ? null : mapPhysCode(reason), path };
-  });
+  } finally {
+    leaveCall(dev, opts);
+  }
 }
 
 function mapPhysCode(reason: MapPhysFailure): ErrorCode {
@@ -683,7 +717,8 @@ export function dmaUnmapPhys(
   checkMmio(dev, attrs, 'dma_unmap_phys');
   checkU64(dev, 'dma_unmap_phys', 'addr', addr);
   checkU64(dev, 'dma_unmap_phys', 'size', size);
-  return run(dev, opts, (cpu) => {
+  const cpu = enterCall(dev, opts);
+  try {
     const domain = dev.dmaIommu ? dev.domain : null;
     let result: DmaUnmapResult = { path: 'direct', unmapSize: 0n, unmappedSize: 0n, released: null, queued: false };
     if (domain !== null) {
@@ -724,7 +759,9 @@ export function dmaUnmapPhys(
       dev.kernel.emit(step);
     }
     return result;
-  });
+  } finally {
+    leaveCall(dev, opts);
+  }
 }
 
 /** `dma_mapping_error(dev, addr)`: -ENOMEM for DMA_MAPPING_ERROR, else 0. */

@@ -65,6 +65,12 @@ export class KernelContext {
   onStep: StepSink | undefined;
   private readonly fired = new Set<string>();
   private readonly sinkStack: (StepSink | undefined)[] = [];
+  /** Buffers of the {@link capture} calls in progress, innermost last. */
+  private readonly captures: IommuStep[][] = [];
+  /** The sink of every {@link capture}: into the innermost capture's buffer (one function, not one a call). */
+  private readonly captureSink: StepSink = (s) => {
+    this.captures[this.captures.length - 1]!.push(s);
+  };
   private readonly timerOwners: TimerOwner[] = [];
   private nowNs = 0;
 
@@ -189,12 +195,22 @@ export class KernelContext {
   /** Runs `fn` with `sink` (when given) as the current sink. */
   withSink<T>(sink: StepSink | undefined, fn: () => T): T {
     if (sink === undefined) return fn();
-    this.sinkStack.push(sink);
+    this.pushSink(sink);
     try {
       return fn();
     } finally {
-      this.sinkStack.pop();
+      this.popSink();
     }
+  }
+
+  /** Makes `sink` the current sink until the matching {@link popSink} (callers pop in a `finally`). */
+  pushSink(sink: StepSink): void {
+    this.sinkStack.push(sink);
+  }
+
+  /** Restores the sink that was current before the last {@link pushSink}. */
+  popSink(): void {
+    this.sinkStack.pop();
   }
 
   /**
@@ -204,11 +220,13 @@ export class KernelContext {
   capture<T>(fn: () => T): { value: T; steps: IommuStep[] } {
     if (!this.tracing) return { value: fn(), steps: NO_STEPS };
     const steps: IommuStep[] = [];
-    this.sinkStack.push((s) => steps.push(s));
+    this.captures.push(steps);
+    this.sinkStack.push(this.captureSink);
     try {
       return { value: fn(), steps };
     } finally {
       this.sinkStack.pop();
+      this.captures.pop();
     }
   }
 
