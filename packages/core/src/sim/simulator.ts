@@ -101,6 +101,12 @@ export interface MappingRt {
   readonly size: bigint;
 }
 
+/** The watchers of one event type ({@link Simulator.watch}, {@link Simulator.watchSteps}). */
+interface TypeWatchers {
+  readonly events: ((e: SimEvent) => void)[];
+  readonly steps: ((step: IommuStep, tNs: number) => void)[];
+}
+
 /** Outcome of an operation: 0 or a negative errno, and the id of what it made. */
 export interface OpResult {
   readonly result: number;
@@ -192,21 +198,24 @@ export class Simulator {
   private nextAttachmentId = 1;
   private nextMappingId = 1;
   private ended = false;
-  /** Listeners for derived statistics (the run summary). */
-  private readonly watchers = new Map<EventType, ((e: SimEvent) => void)[]>();
-  /** Listeners for step records, by event type (see {@link watchSteps}). */
-  private readonly stepWatchers = new Map<EventType, ((step: IommuStep, tNs: number) => void)[]>();
+  /** Listeners for derived statistics (the run summary, the workload driver), by event type. */
+  private readonly watchers = new Map<EventType, TypeWatchers>();
+
+  private watchersOf(t: EventType): TypeWatchers {
+    let w = this.watchers.get(t);
+    if (w === undefined) {
+      w = { events: [], steps: [] };
+      this.watchers.set(t, w);
+    }
+    return w;
+  }
 
   /**
    * Calls `fn` with every event of the given types, after `onEvent` (derived statistics, the workload
    * driver's bookkeeping). Dispatch is by type, so the many events nobody watches cost nothing here.
    */
   watch(types: readonly EventType[], fn: (e: SimEvent) => void): void {
-    for (const t of types) {
-      const l = this.watchers.get(t);
-      if (l) l.push(fn);
-      else this.watchers.set(t, [fn]);
-    }
+    for (const t of types) this.watchersOf(t).events.push(fn);
   }
 
   /**
@@ -216,11 +225,7 @@ export class Simulator {
    * them (see {@link watch}).
    */
   watchSteps(types: readonly StepEventType[], fn: (step: IommuStep, tNs: number) => void): void {
-    for (const t of types) {
-      const l = this.stepWatchers.get(t);
-      if (l) l.push(fn);
-      else this.stepWatchers.set(t, [fn]);
-    }
+    for (const t of types) this.watchersOf(t).steps.push(fn);
   }
 
   constructor(config: SimConfig, opts: SimulatorOptions) {
@@ -264,8 +269,12 @@ export class Simulator {
 
   /** Emits one event at the current time on the current CPU. */
   readonly emit: Emit = <T extends EventType>(type: T, data: EventData<T>): void => {
-    const w = this.watchers.get(type);
-    if (this.watchedOnly && w === undefined) {
+    this.emitTo(type, data, this.watchers.get(type));
+  };
+
+  /** {@link emit} with the type's watchers looked up already (one lookup per event). */
+  private emitTo(type: EventType, data: unknown, w: TypeWatchers | undefined): void {
+    if (this.watchedOnly && (w === undefined || w.events.length === 0)) {
       const seq = this.seq++;
       this.sink?.pushParts(type, seq, this.kernel.now, this.cpu, 'sim', data as unknown as Record<string, unknown>);
       return;
@@ -281,19 +290,19 @@ export class Simulator {
     } as SimEvent;
     this.sink?.pushParts(type, e.seq, e.tNs, e.cpu, 'sim', data as unknown as Record<string, unknown>);
     this.onEvent?.(e);
-    if (w !== undefined) for (let i = 0; i < w.length; i++) w[i]!(e);
-  };
+    if (w !== undefined) for (let i = 0; i < w.events.length; i++) w.events[i]!(e);
+  }
 
   private onStep(step: IommuStep): void {
     const type = stepEventType(step);
-    if (this.watchedOnly && !this.watchers.has(type)) {
+    const w = this.watchers.get(type);
+    if (this.watchedOnly && (w === undefined || w.events.length === 0)) {
       const seq = this.seq++;
       this.sink?.pushParts(type, seq, this.kernel.now, this.cpu, 'sim', step as unknown as Record<string, unknown>);
     } else {
-      this.emit(type, stepPayload(type, step) as never);
+      this.emitTo(type, stepPayload(type, step), w);
     }
-    const sw = this.stepWatchers.get(type);
-    if (sw !== undefined) for (let i = 0; i < sw.length; i++) sw[i]!(step, this.kernel.now);
+    if (w !== undefined) for (let i = 0; i < w.steps.length; i++) w.steps[i]!(step, this.kernel.now);
     switch (step.kind) {
       case 'iova.alloc':
         if (step.phantom) {
