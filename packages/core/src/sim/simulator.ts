@@ -817,32 +817,8 @@ export class Simulator {
       revoked: d.revoked,
       backing,
     });
-    const end = (
-      mode: EventData<'dmabuf.map.end'>['mode'],
-      result: number,
-      entries: SgEntry[],
-      nents: number,
-      warnings: EventData<'dmabuf.map.end'>['warnings'],
-      iova: { addr: bigint; size: bigint } | null,
-      mappedLen: bigint,
-    ) =>
-      this.emit('dmabuf.map.end', {
-        dmabufId: d.id,
-        attachmentId: a.id,
-        mappingId: id,
-        mode,
-        nents,
-        entries: entries.map((e) => ({ dmaAddress: e.dmaAddress, dmaLength: e.dmaLength })),
-        result,
-        warnings,
-        iovaAddr: iova?.addr ?? null,
-        iovaSize: iova?.size ?? null,
-        size: d.size,
-        mappedLen,
-      });
-
     if (d.revoked) {
-      end('none', -Errno.ENODEV, [], 0, [], null, 0n);
+      this.mapEnd(a, id, 'none', -Errno.ENODEV, [], 0, [], null, 0n);
       this.error('map', -Errno.ENODEV, `dma-buf ${d.id} is revoked`, {
         dmabufId: d.id,
         attachmentId: a.id,
@@ -850,7 +826,7 @@ export class Simulator {
       });
       return { result: -Errno.ENODEV, id: null, mode: 'none', mapType: null, entries: [], fellBack: false };
     }
-    if (backing === 'system') return this.mapSystem(a, id, dirNum, end);
+    if (backing === 'system') return this.mapSystem(a, id, dirNum);
 
     const seen: { type: MapTypeName | null } = { type: null };
     const r = dmaBufPhysVecToSgt(
@@ -864,7 +840,7 @@ export class Simulator {
     const mapTypeSeen = seen.type;
     if (!r.ok) {
       const st = r.state && r.state.size !== 0n ? { addr: r.state.addr, size: r.state.size } : null;
-      end(r.mode, r.errno, r.entries, r.nents, r.warnings, st, r.mappedLen);
+      this.mapEnd(a, id, r.mode, r.errno, r.entries, r.nents, r.warnings, st, r.mappedLen);
       this.error('map', r.errno, `mapping dma-buf ${d.id} for ${a.importer.fn.bdf} failed (${r.mode})`, {
         dmabufId: d.id,
         attachmentId: a.id,
@@ -875,7 +851,7 @@ export class Simulator {
     }
     const sgt = r.sgt;
     const iova = sgt.mode === 'iova' && sgt.state ? { addr: sgt.state.addr, size: sgt.state.size } : null;
-    end(sgt.mode, 0, sgt.entries, sgt.nents, sgt.warnings, iova, sgt.mappedLen);
+    this.mapEnd(a, id, sgt.mode, 0, sgt.entries, sgt.nents, sgt.warnings, iova, sgt.mappedLen);
     const m: MappingRt = { id, attachment: a, mode: sgt.mode, entries: sgt.entries, dir: dirNum, sgt, size: d.size };
     this.mappings.set(id, m);
     a.mappings = appendId(a.mappings, id);
@@ -920,20 +896,36 @@ export class Simulator {
     }
   }
 
-  private mapSystem(
+  /** `dmabuf.map.end` of mapping `id` of attachment `a`: how the map call ended. */
+  private mapEnd(
     a: AttachmentRt,
     id: number,
-    dir: 0 | 1 | 2,
-    end: (
-      mode: EventData<'dmabuf.map.end'>['mode'],
-      result: number,
-      entries: SgEntry[],
-      nents: number,
-      warnings: EventData<'dmabuf.map.end'>['warnings'],
-      iova: null,
-      mappedLen: bigint,
-    ) => void,
-  ): MapOutcome {
+    mode: EventData<'dmabuf.map.end'>['mode'],
+    result: number,
+    entries: readonly SgEntry[],
+    nents: number,
+    warnings: EventData<'dmabuf.map.end'>['warnings'],
+    iova: { addr: bigint; size: bigint } | null,
+    mappedLen: bigint,
+  ): void {
+    const d = a.dmabuf;
+    this.emit('dmabuf.map.end', {
+      dmabufId: d.id,
+      attachmentId: a.id,
+      mappingId: id,
+      mode,
+      nents,
+      entries: entries.map((e) => ({ dmaAddress: e.dmaAddress, dmaLength: e.dmaLength })),
+      result,
+      warnings,
+      iovaAddr: iova?.addr ?? null,
+      iovaSize: iova?.size ?? null,
+      size: d.size,
+      mappedLen,
+    });
+  }
+
+  private mapSystem(a: AttachmentRt, id: number, dir: 0 | 1 | 2): MapOutcome {
     // System memory through the DMA API. dmasim's dma-api models MMIO mappings only, so these go through
     // dma_map_phys with DMA_ATTR_MMIO: IOVA and page-table effects are those of a RAM mapping of the
     // same ranges; attrs/prot in the records differ from a real kernel's (see docs/SCENARIOS.md).
@@ -944,7 +936,7 @@ export class Simulator {
       if (!m.ok) {
         for (const e of entries)
           dmaUnmapPhys(dev, e.dmaAddress, BigInt(e.dmaLength), dir, DmaAttr.MMIO, { cpu: this.cpu });
-        end('system', -Errno.ENOMEM, entries, entries.length, [], null, 0n);
+        this.mapEnd(a, id, 'system', -Errno.ENOMEM, entries, entries.length, [], null, 0n);
         this.error(
           'map',
           -Errno.ENOMEM,
@@ -961,7 +953,7 @@ export class Simulator {
       entries.push({ dmaAddress: m.dmaAddr, dmaLength: Number(r.len) });
     }
     const table = entries.slice(); // exact size (see appendId)
-    end('system', 0, table, table.length, [], null, a.dmabuf.size);
+    this.mapEnd(a, id, 'system', 0, table, table.length, [], null, a.dmabuf.size);
     const mr: MappingRt = { id, attachment: a, mode: 'system', entries: table, dir, sgt: null, size: a.dmabuf.size };
     this.mappings.set(id, mr);
     a.mappings = appendId(a.mappings, id);
