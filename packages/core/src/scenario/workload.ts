@@ -212,6 +212,19 @@ export class WorkloadDriver {
     return i % n;
   }
 
+  /** {@link cpuFor} an operation on attachment `aid` (its importer is looked up only when it decides). */
+  private cpuOfAttachment(aid: number): number {
+    const importer = this.plan.cpus === 'importer' ? (this.sim.attachments.get(aid)?.importer.fn.bdf ?? null) : null;
+    return this.cpuFor(importer);
+  }
+
+  /** {@link cpuFor} an operation on mapping `mid`. */
+  private cpuOfMapping(mid: number): number {
+    const importer =
+      this.plan.cpus === 'importer' ? (this.sim.mappings.get(mid)?.attachment.importer.fn.bdf ?? null) : null;
+    return this.cpuFor(importer);
+  }
+
   private after(): void {
     this.onOperation?.();
     const every = this.plan.checkpointEvery;
@@ -298,17 +311,17 @@ export class WorkloadDriver {
       switch (this.rng.weighted(weights)) {
         case 0: {
           const aid = this.mappable.pick(this.rng);
-          this.sim.map(aid, this.plan.dir, this.cpuFor(this.sim.attachments.get(aid)?.importer.fn.bdf ?? null));
+          this.sim.map(aid, this.plan.dir, this.cpuOfAttachment(aid));
           break;
         }
         case 1: {
           const mid = this.liveMappings.pick(this.rng);
-          this.sim.unmap(mid, this.cpuFor(this.sim.mappings.get(mid)?.attachment.importer.fn.bdf ?? null));
+          this.sim.unmap(mid, this.cpuOfMapping(mid));
           break;
         }
         case 2: {
           const aid = this.liveAttachments.pick(this.rng);
-          this.sim.detach(aid, this.cpuFor(this.sim.attachments.get(aid)?.importer.fn.bdf ?? null));
+          this.sim.detach(aid, this.cpuOfAttachment(aid));
           break;
         }
         case 3: {
@@ -331,13 +344,13 @@ export class WorkloadDriver {
     for (const mid of this.liveMappings.values().sort((a, b) => a - b)) {
       this.t += 1000;
       this.sim.advanceTo(this.t);
-      this.sim.unmap(mid, this.cpuFor(this.sim.mappings.get(mid)?.attachment.importer.fn.bdf ?? null));
+      this.sim.unmap(mid, this.cpuOfMapping(mid));
       this.after();
     }
     for (const aid of this.liveAttachments.values().sort((a, b) => a - b)) {
       this.t += 1000;
       this.sim.advanceTo(this.t);
-      this.sim.detach(aid, this.cpuFor(this.sim.attachments.get(aid)?.importer.fn.bdf ?? null));
+      this.sim.detach(aid, this.cpuOfAttachment(aid));
       this.after();
     }
     // Let flush-queue timers (10 ms) and depot trims (100 ms steps) run out.
