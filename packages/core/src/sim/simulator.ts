@@ -654,18 +654,21 @@ export class Simulator {
       resultValue: dec.resultValue,
       distance: dec.distance,
       commonAncestor: dec.commonAncestor,
-      acsNodes: [...dec.acsNodes],
+      acsNodes: dec.acsNodes.length === 0 ? [] : [...dec.acsNodes],
       acsList: dec.acsList,
       acsRedirect: dec.acsRedirect,
       decidedBy: dec.decidedBy,
-      hostBridges: dec.hostBridges.map((h) => ({
-        hostBridge: h.hostBridge,
-        device: h.device,
-        id: h.id,
-        sameHostBridge: h.sameHostBridge,
-        listed: h.listed,
-        reason: h.reason,
-      })),
+      hostBridges:
+        dec.hostBridges.length === 0
+          ? []
+          : dec.hostBridges.map((h) => ({
+              hostBridge: h.hostBridge,
+              device: h.device,
+              id: h.id,
+              sameHostBridge: h.sameHostBridge,
+              listed: h.listed,
+              reason: h.reason,
+            })),
     });
     for (const l of dec.log) {
       this.emit('kernel.log', { device: l.device, level: l.level, text: l.text, msg: 'p2pdma.warn', once: null });
