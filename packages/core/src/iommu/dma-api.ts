@@ -17,7 +17,7 @@
  */
 import { DmasimError, ErrorCode } from '../errors.ts';
 import type { DmaDevice } from './dma-device.ts';
-import { iommuDmaAllocIova, iommuDmaFreeIova } from './dma-iommu.ts';
+import { iommuDmaAllocIova, iommuDmaFreeIova, iommuDmaFreePfns } from './dma-iommu.ts';
 import {
   DMA_IOVA_USE_SWIOTLB,
   DMA_MAPPING_ERROR,
@@ -454,7 +454,7 @@ function iovaUnlink(
       warnText('__iommu_dma_iova_unlink', `unmapped != size (unmapped 0x${hexBare(unmapped)}, size 0x${hexBare(len)})`),
     );
   }
-  if (free) iommuDmaFreeIova(domain, addr, len, queued, cpu);
+  if (released !== null) iommuDmaFreePfns(domain, released.pfn, released.pages, queued, cpu); // free
   return { path: 'iommu', unmapSize: len, unmappedSize: unmapped, released, queued };
 }
 
@@ -535,7 +535,7 @@ export function dmaIovaFree(dev: DmaDevice, state: DmaIovaState, opts?: DmaCallO
       queued: false,
     };
     dev.kernel.emit(step);
-    iommuDmaFreeIova(domain, addr, len, false, cpu);
+    iommuDmaFreePfns(domain, released.pfn, released.pages, false, cpu);
     return { path: 'iommu', unmapSize: 0n, unmappedSize: 0n, released, queued: false };
   } finally {
     leaveCall(dev, opts);
@@ -736,14 +736,9 @@ export function dmaUnmapPhys(
           warnText('__iommu_dma_unmap', `unmapped != size (unmapped 0x${hexBare(unmapped)}, size 0x${hexBare(len)})`),
         );
       }
-      iommuDmaFreeIova(domain, base, len, queued, cpu);
-      result = {
-        path: 'iommu',
-        unmapSize: len,
-        unmappedSize: unmapped,
-        released: { pfn: base >> shift, pages: len >> shift },
-        queued,
-      };
+      const released = { pfn: base >> shift, pages: len >> shift };
+      iommuDmaFreePfns(domain, released.pfn, released.pages, queued, cpu);
+      result = { path: 'iommu', unmapSize: len, unmappedSize: unmapped, released, queued };
     }
     if (dev.kernel.tracing) {
       const step: DmaUnmapPhysStep = {

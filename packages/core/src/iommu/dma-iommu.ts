@@ -60,9 +60,11 @@ export function iommuDmaAllocIova(
  * release is `(iova >> shift, size >> shift)` as given, whatever was allocated there.
  */
 export function iommuDmaFreeIova(domain: IommuDomain, iova: bigint, size: bigint, queued: boolean, cpu: number): void {
-  const shift = domain.pfnShift;
-  const pfn = iova >> shift;
-  const pages = size >> shift;
+  iommuDmaFreePfns(domain, iova >> domain.pfnShift, size >> domain.pfnShift, queued, cpu);
+}
+
+/** {@link iommuDmaFreeIova} of `(pfn, pages)` for callers that have computed them already. */
+export function iommuDmaFreePfns(domain: IommuDomain, pfn: bigint, pages: bigint, queued: boolean, cpu: number): void {
   const fq = domain.flushQueue;
   if (queued && fq !== null) fq.queueIova(pfn, pages, cpu, domain.kernel.now);
   else domain.requireIova().freeIovaFastPfn(pfn, pages, cpu);
