@@ -242,7 +242,7 @@ export function dmaIovaTryAlloc(
       );
       return r;
     }
-    const pad = phys & (domain.granule - 1n);
+    const pad = phys & domain.granuleMask;
     const alignedSize = alignUp(size + pad, domain.granule);
     const { value, steps } = kernel.capture(() =>
       iommuDmaAllocIova(domain, alignedSize, dmaMask, dev, 'try_alloc', cpu),
@@ -312,7 +312,7 @@ export function dmaIovaLink(
   enterCall(dev, opts);
   try {
     const kernel = dev.kernel;
-    const mask = domain.granule - 1n;
+    const mask = domain.granuleMask;
     const pad = phys & mask;
     const base = {
       kind: 'dma.iova_link' as const,
@@ -395,7 +395,7 @@ export function dmaIovaSync(
   enterCall(dev, opts);
   try {
     const addr = u64(state.addr + offset);
-    const pad = addr & (domain.granule - 1n);
+    const pad = addr & domain.granuleMask;
     const start = addr - pad;
     const len = alignUp(size + pad, domain.granule);
     const result = iommuSyncMap(domain, start, len);
@@ -427,7 +427,7 @@ function iovaUnlink(
 ): DmaUnmapResult {
   const shift = domain.pfnShift;
   const addr0 = u64(state.addr + offset);
-  const pad = addr0 & (domain.granule - 1n);
+  const pad = addr0 & domain.granuleMask;
   const queued = free && domain.flushQueue !== null;
   const len = alignUp(size + pad, domain.granule);
   const addr = addr0 - pad;
@@ -520,7 +520,7 @@ export function dmaIovaFree(dev: DmaDevice, state: DmaIovaState, opts?: DmaCallO
   const cpu = enterCall(dev, opts);
   try {
     const shift = domain.pfnShift;
-    const pad = state.addr & (domain.granule - 1n);
+    const pad = state.addr & domain.granuleMask;
     const len = alignUp(dmaIovaSize(state) + pad, domain.granule);
     const addr = state.addr - pad;
     const released = { pfn: addr >> shift, pages: len >> shift };
@@ -664,7 +664,7 @@ function iommuMapPhys(
   attrs: number,
   cpu: number,
 ): { dmaAddr: bigint; reason: MapPhysFailure | null } {
-  const mask = domain.granule - 1n;
+  const mask = domain.granuleMask;
   if (dev.untrusted && ((phys | size) & mask) !== 0n)
     return { dmaAddr: DMA_MAPPING_ERROR, reason: 'swiotlb_untrusted' };
   if (dev.kernel.kdump && dev.deferredAttachFails) {
@@ -723,7 +723,7 @@ export function dmaUnmapPhys(
     let result: DmaUnmapResult = { path: 'direct', unmapSize: 0n, unmappedSize: 0n, released: null, queued: false };
     if (domain !== null) {
       const shift = domain.pfnShift;
-      const off = addr & (domain.granule - 1n);
+      const off = addr & domain.granuleMask;
       const base = addr - off;
       const len = alignUp(size + off, domain.granule);
       const queued = domain.flushQueue !== null;

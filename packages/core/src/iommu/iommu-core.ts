@@ -11,7 +11,7 @@
 import { Errno } from './errno.ts';
 import type { IommuDomain } from './iommu-domain.ts';
 import type { IommuMapStep, IommuUnmapStep } from './iommu-steps.ts';
-import { hex16, hexBare, isAligned } from './u64.ts';
+import { hex16, hexBare } from './u64.ts';
 
 /** Result of a map call. */
 export interface IommuMapResult {
@@ -38,7 +38,7 @@ export function iommuMapNosync(
 ): IommuMapResult {
   if (!domain.isPaging) return { errno: -Errno.EINVAL, collision: null, overlap: false };
   const g = domain.granule;
-  if (!isAligned(iova | paddr | size, g)) {
+  if (((iova | paddr | size) & domain.granuleMask) !== 0n) {
     domain.log(
       null,
       'err',
@@ -120,7 +120,7 @@ export function iommuMap(domain: IommuDomain, iova: bigint, paddr: bigint, size:
 export function iommuUnmapFast(domain: IommuDomain, iova: bigint, size: bigint, unroll = false): bigint {
   if (!domain.isPaging) return 0n;
   const g = domain.granule;
-  if (!isAligned(iova | size, g)) {
+  if (((iova | size) & domain.granuleMask) !== 0n) {
     domain.log(
       null,
       'err',

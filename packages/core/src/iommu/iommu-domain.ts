@@ -177,6 +177,8 @@ export class IommuDomain implements TimerOwner {
   readonly pageSize: bigint;
   /** IOVA granule in bytes (lowest page size). */
   readonly granule: bigint;
+  /** `granule - 1`: the offset bits of an address within its granule (made once, not on every call). */
+  readonly granuleMask: bigint;
   /** log2(granule). */
   readonly shift: number;
   /** {@link shift} as a bigint, for pfn arithmetic on byte addresses (made once, not on every call). */
@@ -210,6 +212,7 @@ export class IommuDomain implements TimerOwner {
     this.shift = ffs0(this.pgsizeBitmap);
     this.pfnShift = BigInt(this.shift);
     this.granule = 1n << this.pfnShift;
+    this.granuleMask = this.granule - 1n;
     if (this.granule > this.pageSize) {
       throw new DmasimError(
         ErrorCode.INVALID_ARGUMENT,
