@@ -336,8 +336,7 @@ export function dmaBufPhysVecToSgt(
     if (physVec.length > 1 && dev.domain !== null) {
       // After `overwrite`/`keep`, only max(len_i) bytes from the block start are mapped (3.8-1).
       const want = alignUp(size, granule);
-      let mapped = 0n;
-      for (const m of dev.domain.pageTable.lookup(state.addr, want)) mapped += m.size;
+      const mapped = dev.domain.pageTable.mappedBytesIn(state.addr, want);
       if (mapped < want) {
         hazard(
           env,

@@ -145,6 +145,13 @@ test('property: the interval table behaves like a per-page table under every pol
           } else {
             assert.equal(t.unmap(iova, size), m.unmap(iova, size));
           }
+          // The access walk and the mapped-byte count over the op's range, page by page in the model.
+          let run = 0n;
+          while (run < size / G && m.pages.has(iova / G + run)) run++;
+          assert.equal(t.mappedRunEnd(iova, size), iova + run * G);
+          let inRange = 0n;
+          for (let p = 0n; p < size / G; p++) if (m.pages.has(iova / G + p)) inRange += G;
+          assert.equal(t.mappedBytesIn(iova, size), inRange);
           const snap = t.snapshot();
           assert.deepEqual(pagesOf(snap), m.snapshotPages());
           assert.equal(t.mappedBytes, BigInt(m.pages.size) * G);

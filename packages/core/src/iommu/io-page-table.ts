@@ -159,12 +159,17 @@ export class IoPageTable {
       j++;
     }
     const last = this.entries[j - 1]!;
-    const keep: Entry[] = [];
-    if (first.start < iova) keep.push({ start: first.start, end: iova, paddr: first.paddr, prot: first.prot });
-    if (last.end > cursor) {
-      keep.push({ start: cursor, end: last.end, paddr: last.paddr + (cursor - last.start), prot: last.prot });
-    }
-    this.entries.splice(i, j - i, ...keep);
+    // What stays of the first and last entries, spliced in without a list (no pieces, one or two).
+    const head: Entry | null =
+      first.start < iova ? { start: first.start, end: iova, paddr: first.paddr, prot: first.prot } : null;
+    const tail: Entry | null =
+      last.end > cursor
+        ? { start: cursor, end: last.end, paddr: last.paddr + (cursor - last.start), prot: last.prot }
+        : null;
+    if (head !== null && tail !== null) this.entries.splice(i, j - i, head, tail);
+    else if (head !== null) this.entries.splice(i, j - i, head);
+    else if (tail !== null) this.entries.splice(i, j - i, tail);
+    else this.entries.splice(i, j - i);
     const unmapped = cursor - iova;
     this.bytes -= unmapped;
     return unmapped;
@@ -189,6 +194,34 @@ export class IoPageTable {
       out.push({ iova: s, size: t - s, paddr: e.paddr + (s - e.start), prot: e.prot });
     }
     return out;
+  }
+
+  /**
+   * End of the run of mapped bytes that starts at `iova`, clipped to `iova + size` (`iova` itself when it
+   * is not mapped): where an access walking up from `iova` first faults. What {@link lookup} gives, without
+   * making its list.
+   */
+  mappedRunEnd(iova: bigint, size: bigint): bigint {
+    const end = iova + size;
+    let cursor = iova;
+    for (let k = this.firstEndingAbove(iova); k < this.entries.length; k++) {
+      const e = this.entries[k]!;
+      if (e.start >= end || e.start > cursor) break;
+      cursor = minU(e.end, end);
+    }
+    return cursor;
+  }
+
+  /** Bytes of `[iova, iova + size)` that are mapped (the sum of {@link lookup}'s sizes, without the list). */
+  mappedBytesIn(iova: bigint, size: bigint): bigint {
+    const end = iova + size;
+    let bytes = 0n;
+    for (let k = this.firstEndingAbove(iova); k < this.entries.length; k++) {
+      const e = this.entries[k]!;
+      if (e.start >= end) break;
+      bytes += minU(e.end, end) - maxU(e.start, iova);
+    }
+    return bytes;
   }
 
   /** All intervals in IOVA order (canonical plain data, for snapshots). */

@@ -976,13 +976,9 @@ export class Simulator {
     if (domain === null) return;
     for (const e of m.entries) {
       if (e.dmaLength === 0) continue;
-      let cursor = e.dmaAddress;
-      const endAddr = e.dmaAddress + BigInt(e.dmaLength);
-      for (const seg of domain.pageTable.lookup(e.dmaAddress, BigInt(e.dmaLength))) {
-        if (seg.iova > cursor) break;
-        cursor = seg.iova + seg.size;
-      }
-      if (cursor < endAddr) {
+      const len = BigInt(e.dmaLength);
+      const cursor = domain.pageTable.mappedRunEnd(e.dmaAddress, len);
+      if (cursor < e.dmaAddress + len) {
         // Intel-style fault reason: DMA read/write to an unmapped page; flags as the tracepoint prints them.
         this.emit('device.fault', { device: dev.name, iova: cursor, flags: 0, mappingId: m.id });
         return;
