@@ -8,6 +8,7 @@
 import type { EventFrame, ScenarioEventsRecord, ScenarioRecord } from '@dmasim/adapters';
 import { runScenario, Sweep, type SweepSpec, toPlainError, validateScenario } from '@dmasim/core';
 import { Dmasim, epochMs, SpanName, ThreadRecorder, type ThreadSpan } from '@dmasim/telemetry/thread';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
 
 /** One pool task: scenarios `[start, end)` of a sweep. */
 export interface PoolTask {
@@ -54,8 +55,31 @@ function sweepFor(task: PoolTask): Sweep {
   return s;
 }
 
-/** Runs a task; per-scenario input errors are recorded in that scenario's record, not thrown. */
+/**
+ * A frame's bytes as a view of a buffer of their own, so the buffer can be moved to the main thread: the
+ * encoder returns a fresh array a frame, used as it is; a view into a larger buffer is copied out first.
+ */
+function ownBuffer(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  const b = bytes.buffer;
+  return b instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === b.byteLength
+    ? (bytes as Uint8Array<ArrayBuffer>)
+    : bytes.slice();
+}
+
+/**
+ * Runs a task; per-scenario input errors are recorded in that scenario's record, not thrown. The frames'
+ * buffers are transferred to the main thread with the result (piscina's `move`), not copied by structured
+ * clone: the thread never touches a frame again after handing it over.
+ */
 export default function runPoolTask(task: PoolTask): PoolTaskResult {
+  const transfer: ArrayBuffer[] = [];
+  const result = runTask(task, transfer);
+  return transfer.length === 0
+    ? result
+    : (move({ [transferableSymbol]: transfer, [valueSymbol]: result }) as unknown as PoolTaskResult);
+}
+
+function runTask(task: PoolTask, transfer: ArrayBuffer[]): PoolTaskResult {
   const startedAtMs = epochMs();
   const t0 = performance.now();
   const rec = new ThreadRecorder(task.trace);
@@ -84,15 +108,17 @@ export default function runPoolTask(task: PoolTask): PoolTaskResult {
             validate: false,
             ...(task.events
               ? {
-                  onFrame: (bytes, meta) => {
+                  onFrame: (encoded, meta) => {
                     nFrames++;
+                    const bytes = ownBuffer(encoded);
+                    transfer.push(bytes.buffer);
                     frames.push({
                       scenarioId: p.id,
                       attempt: meta.attempt,
                       frameIndex: meta.frameIndex,
                       firstSeq: meta.firstSeq,
                       count: meta.count,
-                      bytes: bytes.slice(),
+                      bytes,
                     });
                   },
                 }
