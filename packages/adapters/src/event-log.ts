@@ -8,7 +8,7 @@
  * folder) and `JetStreamEventLog` (`jetstream.ts`: a NATS JetStream stream plus a KV bucket).
  *
  * Write protocol (the worker's): publish every frame of a shard's scenarios and await it, then
- * {@link EventLog.recordScenario} for each scenario, then store the shard result. A scenario record is
+ * {@link EventLog.recordScenarios} for the shard's scenarios, then store the shard result. A scenario record is
  * therefore only ever written after all frames of that attempt are durable, and replay reads only the
  * recorded attempt of each scenario: a worker killed mid-publish leaves a scenario either complete (an
  * earlier or later attempt is recorded) or not recorded at all (it is retried), never half-counted.
@@ -62,6 +62,12 @@ export interface EventLog {
   publish(sweepId: string, frames: readonly EventFrame[]): Promise<void>;
   /** Records which attempt of a scenario produced its stored result, with its final hash and last seq (KV). */
   recordScenario(sweepId: string, rec: ScenarioEventsRecord): Promise<void>;
+  /**
+   * {@link recordScenario} for each of `recs` (distinct scenarios) at once: one append and sync of the file
+   * log, concurrent KV puts on JetStream. Resolves when every record is durable; on a failure, after the
+   * others have settled.
+   */
+  recordScenarios(sweepId: string, recs: readonly ScenarioEventsRecord[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -412,14 +418,23 @@ export class FileEventLog implements EventLog, EventLogReader {
   }
 
   /** Appends one line to `scenarios.ndjson` (after every earlier publish has been written). */
-  async recordScenario(sweepId: string, rec: ScenarioEventsRecord): Promise<void> {
+  recordScenario(sweepId: string, rec: ScenarioEventsRecord): Promise<void> {
+    return this.recordScenarios(sweepId, [rec]);
+  }
+
+  /** Appends the records' lines to `scenarios.ndjson` in one write (after every earlier publish). */
+  async recordScenarios(sweepId: string, recs: readonly ScenarioEventsRecord[]): Promise<void> {
     this.assertOpen();
-    checkScenarioRecord(rec);
-    const line = `${JSON.stringify({ sweepId, ...rec })}\n`;
+    if (recs.length === 0) return;
+    let lines = '';
+    for (const rec of recs) {
+      checkScenarioRecord(rec);
+      lines += `${JSON.stringify({ sweepId, ...rec })}\n`;
+    }
     await this.serial(async () => {
       mkdirSync(this.dir, { recursive: true });
-      await appendFile(this.scenariosFile, line, { flush: this.fsync });
-      this.stats.records++;
+      await appendFile(this.scenariosFile, lines, { flush: this.fsync });
+      this.stats.records += recs.length;
     });
   }
 

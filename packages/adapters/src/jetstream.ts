@@ -396,6 +396,32 @@ export class JetStreamEventLog implements EventLog, EventLogReader {
     await this.retrying(`record ${key}`, () => this.kv.put(key, value));
   }
 
+  /**
+   * {@link recordScenario} for each record, at most `maxInFlight` puts at a time instead of one after the
+   * other (a shard's records cost about one round trip, not one each). After a failure no further put
+   * starts; the running ones settle, then the first failure is thrown.
+   */
+  async recordScenarios(sweepId: string, recs: readonly ScenarioEventsRecord[]): Promise<void> {
+    for (const rec of recs) checkScenarioRecord(rec);
+    let failure: unknown;
+    const running: Promise<void>[] = [];
+    for (const rec of recs) {
+      if (failure !== undefined) break;
+      await this.slots.take();
+      running.push(
+        this.recordScenario(sweepId, rec).then(
+          () => this.slots.give(),
+          (e: unknown) => {
+            failure ??= e;
+            this.slots.give();
+          },
+        ),
+      );
+    }
+    await Promise.all(running);
+    if (failure !== undefined) throw failure;
+  }
+
   /** Writes the sweep's metadata under `<sweep>.meta`. */
   async recordSweep(sweepId: string, meta: SweepEventsMeta): Promise<void> {
     const key = `${subjectToken(sweepId)}.meta`;

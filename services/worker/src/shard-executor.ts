@@ -127,7 +127,10 @@ export class ShardExecutor {
             publish,
           )
         : publish());
-      for (const r of results) for (const log of r.logs) await eventLog.recordScenario(job.sweepId, log);
+      await eventLog.recordScenarios(
+        job.sweepId,
+        results.flatMap((r) => r.logs),
+      );
     }
     this.shardsRun++;
     const stored = await this.opts.store.putShard({
