@@ -1,17 +1,20 @@
 /**
  * Sweep benchmarks (issue 6): scenarios/s of the standard sweep embedded and distributed (one and two
  * worker processes on this machine, against a real redis-server), the distributed/embedded ratio, the
- * per-shard queue overhead, and the coordinator's heap while it drives a 10^6-scenario sweep.
+ * per-shard queue overhead, and the coordinator's heap while it drives a 10^6-scenario sweep. Group
+ * `sweep-events` (issue 7 (a)): the same distributed sweep with every event published to JetStream vs
+ * events off, as the median of repeated pairs of runs ({@link eventsOverhead}).
  *
- * Run: npm run bench -- sweep
+ * Run: npm run bench -- sweep   (both groups; `-- sweep-events` for the events pairs alone)
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BullmqQueue,
+  JetStreamEventLog,
   MemoryQueue,
   MemoryResultStore,
   RedisResultStore,
@@ -24,7 +27,7 @@ import { aggregateSweep, parseSweepFile, Sweep, type SweepSpec } from '@dmasim/c
 import { ScenarioPool, ShardExecutor } from '@dmasim/worker';
 import { spawnCli } from '../test/helpers/cli.ts';
 import { freePort, startNats, startRedis } from '../test/helpers/servers.ts';
-import { type Benchmark, result } from './harness.ts';
+import { type Benchmark, type BenchResult, result } from './harness.ts';
 
 const FILE = new URL('./fixtures/standard-sweep.yaml', import.meta.url).pathname;
 const threads = Math.max(1, availableParallelism());
@@ -59,6 +62,37 @@ async function waitReady(port: number): Promise<void> {
   throw new Error('worker not ready');
 }
 
+/** Starts `dmasim worker` (from the sources) against `redisUrl`; resolves when it is ready for jobs. */
+async function startWorker(
+  redisUrl: string,
+  t: number,
+  name: string,
+  extra: readonly string[] = [],
+  env: Record<string, string> = {},
+): Promise<ChildProcess> {
+  const port = await freePort();
+  const w = spawnCli(
+    ['worker', '--redis', redisUrl, '--threads', String(t), '--health-port', String(port), '--name', name, ...extra],
+    { env },
+  );
+  await waitReady(port);
+  return w;
+}
+
+/** SIGTERM to each process; resolves when all have exited. */
+async function stopProcesses(ps: readonly ChildProcess[]): Promise<void> {
+  await Promise.all(
+    ps.map(
+      (w) =>
+        new Promise((r) => {
+          if (w.exitCode !== null || w.signalCode !== null) return r(undefined);
+          w.once('exit', r);
+          w.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
 async function distributedRun(redisUrl: string, id: string): Promise<number> {
   const { sweep, json } = loadStandard(id);
   const store = new RedisResultStore({ url: redisUrl });
@@ -66,7 +100,10 @@ async function distributedRun(redisUrl: string, id: string): Promise<number> {
   try {
     const t0 = performance.now();
     const out = await runSweep(sweep, json, { queue, store, pollMs: 5 });
-    if (out.state !== 'done') throw new Error(`distributed sweep ${out.state}`);
+    if (out.state !== 'done') {
+      const why = out.failures.map((f) => `shard ${f.shardIndex}: ${f.error.code}: ${f.error.message}`).join('; ');
+      throw new Error(`distributed sweep ${id} ${out.state}${why ? `: ${why}` : ''}`);
+    }
     return (performance.now() - t0) / 1000;
   } finally {
     await queue.close();
@@ -103,6 +140,139 @@ class CountingStore implements ResultStore {
   async close() {}
 }
 
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc (Linux; NaN elsewhere): all its
+ * threads, or with `mainThread` only its main thread (the one whose id is the pid).
+ */
+function cpuSeconds(pid: number | undefined, mainThread = false): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const stat = readFileSync(mainThread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+/** One timed run of the standard sweep: wall seconds and CPU seconds of the worker processes and servers. */
+interface TimedRun {
+  wallS: number;
+  workerCpuS: number;
+  /** The worker processes' main threads only (BullMQ, Redis, publishing; the simulation is in the pool). */
+  mainCpuS: number;
+  natsCpuS: number;
+  redisCpuS: number;
+}
+
+/**
+ * Issue 7 (a): the standard sweep on two worker processes with every event published to JetStream, against
+ * the same sweep with events off. Each mode has its own two workers and Redis (so idle ones take no jobs),
+ * started once and warmed with one sweep; then `DMASIM_BENCH_PAIRS` (default 5) pairs of runs, the order
+ * alternating (off-on, on-off, ...) so drift in the machine's load falls on both sides. Reported: the
+ * median of the per-pair wall-time ratios with their spread, and the same for the worker processes' CPU
+ * seconds (from /proc), which other sessions' load on a shared machine disturbs less than wall time.
+ * `DMASIM_BENCH_CPU_PROF=DIR` runs the workers under `--cpu-prof` (profiles written to DIR at their exit).
+ */
+async function eventsOverhead(): Promise<BenchResult[]> {
+  const pairs = Math.max(1, Number.parseInt(process.env.DMASIM_BENCH_PAIRS ?? '', 10) || 5);
+  const perWorker = Math.max(1, Math.floor(threads / 2));
+  const profDir = process.env.DMASIM_BENCH_CPU_PROF;
+  const env: Record<string, string> = profDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` } : {};
+  const { sweep } = loadStandard('probe');
+  const redisOff = await startRedis({ appendonly: false });
+  const redisOn = await startRedis({ appendonly: false });
+  const nats = await startNats();
+  const off: ChildProcess[] = [];
+  const on: ChildProcess[] = [];
+  let log: JetStreamEventLog | undefined;
+  const runs: { off: TimedRun[]; on: TimedRun[] } = { off: [], on: [] };
+  try {
+    for (let i = 0; i < 2; i++) off.push(await startWorker(redisOff.url, perWorker, `off-${i}`, [], env));
+    for (let i = 0; i < 2; i++)
+      on.push(await startWorker(redisOn.url, perWorker, `on-${i}`, ['--nats', nats.url], env));
+    log = await JetStreamEventLog.connect({ url: nats.url });
+    const timed = async (mode: 'off' | 'on', id: string): Promise<TimedRun> => {
+      const ws = mode === 'on' ? on : off;
+      const redis = mode === 'on' ? redisOn : redisOff;
+      const cpu = () => ({
+        w: ws.reduce((a, w) => a + cpuSeconds(w.pid), 0),
+        m: ws.reduce((a, w) => a + cpuSeconds(w.pid, true), 0),
+        n: cpuSeconds(nats.pid),
+        r: cpuSeconds(redis.pid),
+      });
+      const c0 = cpu();
+      const wallS = await distributedRun(redis.url, id);
+      const c1 = cpu();
+      // Keep the stream the same size for every run (outside the timing).
+      if (mode === 'on') await log?.purgeSweep(id);
+      return { wallS, workerCpuS: c1.w - c0.w, mainCpuS: c1.m - c0.m, natsCpuS: c1.n - c0.n, redisCpuS: c1.r - c0.r };
+    };
+    await timed('off', `warm-off-${randomUUID().slice(0, 8)}`);
+    await timed('on', `warm-on-${randomUUID().slice(0, 8)}`);
+    for (let p = 0; p < pairs; p++) {
+      const order: ('off' | 'on')[] = p % 2 === 0 ? ['off', 'on'] : ['on', 'off'];
+      for (const mode of order) runs[mode].push(await timed(mode, `ev-${mode}-${p}-${randomUUID().slice(0, 8)}`));
+    }
+  } finally {
+    await stopProcesses([...off, ...on]);
+    await log?.close();
+    await redisOff.stop();
+    await redisOn.stop();
+    await nats.stop();
+  }
+  const wall = runs.on.map((r, i) => r.wallS / (runs.off[i] as TimedRun).wallS);
+  const cpu = runs.on.map((r, i) => r.workerCpuS / (runs.off[i] as TimedRun).workerCpuS);
+  const secs = (rs: TimedRun[], k: keyof TimedRun) => round3(median(rs.map((r) => r[k])));
+  const extra = {
+    pairs,
+    scenarios: sweep.size,
+    workers: 2,
+    threadsPerWorker: perWorker,
+    order: 'alternating: off-on, on-off, ...',
+    min: round3(Math.min(...wall)),
+    max: round3(Math.max(...wall)),
+    perPair: wall.map(round3),
+    medianSecondsWithEvents: secs(runs.on, 'wallS'),
+    medianSecondsWithout: secs(runs.off, 'wallS'),
+    medianWorkerCpuSecondsWithEvents: secs(runs.on, 'workerCpuS'),
+    medianWorkerCpuSecondsWithout: secs(runs.off, 'workerCpuS'),
+    medianWorkerMainThreadCpuSecondsWithEvents: secs(runs.on, 'mainCpuS'),
+    medianWorkerMainThreadCpuSecondsWithout: secs(runs.off, 'mainCpuS'),
+    medianNatsCpuSeconds: secs(runs.on, 'natsCpuS'),
+    medianRedisCpuSecondsWithEvents: secs(runs.on, 'redisCpuS'),
+    medianRedisCpuSecondsWithout: secs(runs.off, 'redisCpuS'),
+    loadavg: loadavg().map(round3),
+    target: '<= 1.25',
+    met: median(wall) <= 1.25,
+  };
+  return [
+    result('sweep.events_to_jetstream_overhead', 'ratio', median(wall), null, extra),
+    result('sweep.events_to_jetstream_cpu_overhead', 'ratio', median(cpu), null, {
+      pairs,
+      min: round3(Math.min(...cpu)),
+      max: round3(Math.max(...cpu)),
+      perPair: cpu.map(round3),
+      what: 'CPU seconds (user + system) of the two worker processes, with events / without',
+    }),
+  ];
+}
+
 export const benchmarks: Benchmark[] = [
   {
     name: 'sweep',
@@ -116,40 +286,12 @@ export const benchmarks: Benchmark[] = [
 
       const redis = await startRedis({ appendonly: false });
       const workers: ChildProcess[] = [];
-      const nats = await startNats();
-      const startWorkers = async (n: number, t: number, extra: string[] = []): Promise<void> => {
-        for (let i = 0; i < n; i++) {
-          const port = await freePort();
-          const w = spawnCli([
-            'worker',
-            '--redis',
-            redis.url,
-            '--threads',
-            String(t),
-            '--health-port',
-            String(port),
-            '--name',
-            `bench-${i}`,
-            ...extra,
-          ]);
-          workers.push(w);
-          await waitReady(port);
-        }
+      const startWorkers = async (n: number, t: number): Promise<void> => {
+        for (let i = 0; i < n; i++) workers.push(await startWorker(redis.url, t, `bench-${i}`));
       };
-      const stopWorkers = async (): Promise<void> => {
-        await Promise.all(
-          workers.splice(0).map(
-            (w) =>
-              new Promise((r) => {
-                w.once('exit', r);
-                w.kill('SIGTERM');
-              }),
-          ),
-        );
-      };
+      const stopWorkers = (): Promise<void> => stopProcesses(workers.splice(0));
       let one: number;
       let two: number;
-      let twoEvents: number;
       try {
         await startWorkers(1, threads);
         await distributedRun(redis.url, `warm1-${randomUUID().slice(0, 8)}`);
@@ -158,15 +300,9 @@ export const benchmarks: Benchmark[] = [
         await startWorkers(2, Math.max(1, Math.floor(threads / 2)));
         await distributedRun(redis.url, `warm2-${randomUUID().slice(0, 8)}`);
         two = await distributedRun(redis.url, `d2-${randomUUID().slice(0, 8)}`);
-        await stopWorkers();
-        // The same two workers publishing every event of every scenario to JetStream.
-        await startWorkers(2, Math.max(1, Math.floor(threads / 2)), ['--nats', nats.url]);
-        await distributedRun(redis.url, `warm3-${randomUUID().slice(0, 8)}`);
-        twoEvents = await distributedRun(redis.url, `d3-${randomUUID().slice(0, 8)}`);
       } finally {
         await stopWorkers();
         await redis.stop();
-        await nats.stop();
       }
       const oneRate = sweep.size / one;
       const twoRate = sweep.size / two;
@@ -224,12 +360,6 @@ export const benchmarks: Benchmark[] = [
           shards: sweep.shardCount,
           shardSize: sweep.shardSize,
         }),
-        result('sweep.events_to_jetstream_overhead', 'ratio', twoEvents / two, null, {
-          secondsWithEvents: twoEvents,
-          secondsWithout: two,
-          target: '<= 1.25',
-          met: twoEvents / two <= 1.25,
-        }),
         result('sweep.coordinator_heap_peak_1e6', 'MiB', peak / 2 ** 20, 256, {
           scenarios: big.size,
           shards: big.shardCount,
@@ -240,4 +370,5 @@ export const benchmarks: Benchmark[] = [
       ];
     },
   },
+  { name: 'sweep-events', run: eventsOverhead },
 ];
