@@ -80,8 +80,28 @@ const typeInfo = new Map<string, FieldsEncoder>(compiledEvents().map((c) => [c.t
 const decodeInfo: ({ type: string; decode: FieldsDecoder } | undefined)[] = [];
 for (const c of compiledEvents()) decodeInfo[c.id] = { type: c.type, decode: fieldsDecoder(c.id)! };
 
-/** Encodes events into one frame at a time, reusing its buffers. Not thread-safe; one per producer. */
+/**
+ * What a {@link FrameEncoder} in framing mode does with full frames: every `frameEvents` events it
+ * finishes a frame of `scenarioId`/`attempt` (frame indexes 0, 1, ...) and hands it to `onFrame`.
+ */
+export interface FramingOptions {
+  readonly scenarioId: string;
+  readonly attempt: number;
+  readonly frameEvents: number;
+  readonly onFrame: (frame: Uint8Array, meta: FrameMeta) => void;
+}
+
+/**
+ * Encodes events into one frame at a time, reusing its buffers. Not thread-safe; one per producer. With
+ * {@link FramingOptions} it cuts the frames itself, so a producer can hand it events directly (the
+ * simulator's event sink) without a wrapper call per event; {@link flushFrame} emits the last one.
+ */
 export class FrameEncoder {
+  private readonly framing: FramingOptions | undefined;
+  /** Framing mode: events per frame (0 = never cut). */
+  private readonly limit: number;
+  /** Framing mode: index of the next frame. */
+  private nextFrameIndex = 0;
   private readonly body = new ByteWriter(1 << 16);
   private readonly head = new ByteWriter(128);
   private strings = new Map<string, number>();
@@ -92,6 +112,19 @@ export class FrameEncoder {
   private nextSeq = 0;
   /** Header of the frame {@link finish} returned last (null before the first). */
   lastMeta: FrameMeta | null = null;
+
+  constructor(framing?: FramingOptions) {
+    this.framing = framing;
+    this.limit = framing ? Math.max(1, framing.frameEvents) : 0;
+  }
+
+  /** Framing mode: finishes the frame being built, if it has events, and hands it to `onFrame`. */
+  flushFrame(): void {
+    const f = this.framing;
+    if (!f || this.count === 0) return;
+    const frame = this.finish({ scenarioId: f.scenarioId, attempt: f.attempt, frameIndex: this.nextFrameIndex++ });
+    f.onFrame(frame, this.lastMeta!);
+  }
 
   /** Number of events in the frame being built. */
   get size(): number {
@@ -156,7 +189,7 @@ export class FrameEncoder {
     }
     this.lastTNs = tNs;
     this.nextSeq = seq + 1;
-    this.count++;
+    if (++this.count === this.limit) this.flushFrame();
   }
 
   /** Finishes the frame, returns its bytes and starts a new, empty one. */

@@ -49,27 +49,12 @@ export function runScenario(spec: ScenarioSpec, opts: RunOptions = {}): Scenario
   const attempt = opts.attempt ?? 0;
   const config = scenarioToSimConfig(s);
 
-  let encoder: FrameEncoder | null = null;
-  let frameIndex = 0;
-  const frameEvents = opts.frameEvents ?? DEFAULT_FRAME_EVENTS;
+  // The encoder cuts its own frames and is the simulator's sink itself: no wrapper call per event.
   const onFrame = opts.onFrame;
-  const flush = () => {
-    if (!encoder || !onFrame || encoder.size === 0) return;
-    const frame = encoder.finish({ scenarioId, attempt, frameIndex });
-    onFrame(frame, encoder.lastMeta!);
-    frameIndex++;
-  };
-  let sink: EventPartsSink | undefined;
-  if (onFrame) {
-    const enc = new FrameEncoder();
-    encoder = enc;
-    sink = {
-      pushParts(type, seq, tNs, cpu, origin, data) {
-        enc.pushParts(type, seq, tNs, cpu, origin, data);
-        if (enc.size >= frameEvents) flush();
-      },
-    };
-  }
+  const encoder = onFrame
+    ? new FrameEncoder({ scenarioId, attempt, frameEvents: opts.frameEvents ?? DEFAULT_FRAME_EVENTS, onFrame })
+    : null;
+  const sink: EventPartsSink | undefined = encoder ?? undefined;
   const sim = new Simulator(config, {
     scenarioId,
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
@@ -87,7 +72,7 @@ export function runScenario(spec: ScenarioSpec, opts: RunOptions = {}): Scenario
     driver.run();
   }
   const hash = sim.end();
-  flush();
+  encoder?.flushFrame();
   const summary = stats.summary(scenarioId, attempt, s.seed, hash);
   return traceSkipped === undefined ? summary : { ...summary, traceSkipped };
 }
