@@ -95,3 +95,30 @@ test('frame checksums: MurmurHash3 x86_32 and FNV-1a 32 give their published val
     assert.equal(fnv1a32(b, 0, b.length) >>> 0, want, `fnv1a32 of ${JSON.stringify(text)}`);
   }
 });
+
+test('the frame string table: exact lookups for short and long strings, signature collisions, truncate', async () => {
+  const { FrameStrings } = await import('./string-table.ts');
+  const st = new FrameStrings();
+  // Long strings of equal length and equal sampled characters share a signature bucket.
+  const a = `only 0x${'1'.repeat(10)} of 0x00000 bytes mapped: device accesses beyond fault`;
+  const b = `only 0x${'2'.repeat(10)} of 0x00000 bytes mapped: device accesses beyond fault`;
+  const built = (d: string) =>
+    ['only 0x', d.repeat(10), ' of 0x00000 bytes mapped: device accesses beyond fault'].join('');
+  assert.equal(st.add('0000:04:00.0'), 1);
+  assert.equal(st.add(a), 2);
+  assert.equal(st.get(b), undefined);
+  assert.equal(st.add(b), 3);
+  assert.equal(st.get(built('1')), 2);
+  assert.equal(st.get(built('2')), 3);
+  assert.equal(st.get('0000:04:00.0'), 1);
+  assert.equal(st.size, 3);
+  st.truncate(1);
+  assert.equal(st.get(a), undefined);
+  assert.equal(st.get(b), undefined);
+  assert.equal(st.get('0000:04:00.0'), 1);
+  assert.equal(st.add(b), 2);
+  assert.equal(st.get(b), 2);
+  st.clear();
+  assert.equal(st.size, 0);
+  assert.equal(st.get('0000:04:00.0'), undefined);
+});

@@ -10,6 +10,7 @@
  */
 import { type ByteReader, type ByteWriter, U64_SCRATCH, writeVarHalves } from './bytes.ts';
 import { type CEvent, type CKind, compiledEvents, K } from './compiled-schema.ts';
+import type { FrameStrings } from './string-table.ts';
 
 /**
  * Encodes one event: its head (type id and origin, time delta, cpu) and its fields. `st` is the frame's
@@ -18,7 +19,7 @@ import { type CEvent, type CKind, compiledEvents, K } from './compiled-schema.ts
 export type FieldsEncoder = (
   w: ByteWriter,
   d: Record<string, unknown>,
-  st: Map<string, number>,
+  st: FrameStrings,
   origin: string,
   dt: number,
   cpu: number,
@@ -133,7 +134,7 @@ function encodeKind(g: Gen, k: CKind, v: string, field: string, M: number): stri
     }
     case K.STR: {
       const r = `s${g.n++}`;
-      return `if (typeof ${v} !== 'string') ${bad('a string')}; { const ${r} = st.get(${v}); if (${r} !== undefined && ${r} < 128) b[p++] = ${r}; else { ${call(`if (${r} !== undefined) w.varNum(${r}); else { st.set(${v}, st.size + 1); w.u8(0); w.str(${v}); }`)} } }`;
+      return `if (typeof ${v} !== 'string') ${bad('a string')}; { const ${r} = st.get(${v}); if (${r} !== undefined && ${r} < 128) b[p++] = ${r}; else { ${call(`if (${r} !== undefined) w.varNum(${r}); else { st.add(${v}); w.u8(0); w.str(${v}); }`)} } }`;
     }
     case K.BOOL:
       return `if (${v} === true) b[p++] = 1; else if (${v} === false) b[p++] = 0; else ${bad('a boolean')};`;

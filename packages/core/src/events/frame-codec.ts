@@ -27,6 +27,7 @@ import { ByteReader, ByteWriter, fnv1a32, murmur3x86 } from './bytes.ts';
 import { type FieldsDecoder, type FieldsEncoder, fieldsDecoder, fieldsEncoder } from './codegen.ts';
 import { compiledEvents } from './compiled-schema.ts';
 import { EVENT_SCHEMA_VERSION, type EventOrigin, type SimEvent } from './event-schema.ts';
+import { FrameStrings } from './string-table.ts';
 
 /**
  * Version of the frame layout above, the one this dmasim writes. Raised on any change to it; every
@@ -104,7 +105,7 @@ export class FrameEncoder {
   private nextFrameIndex = 0;
   private readonly body = new ByteWriter(1 << 16);
   private readonly head = new ByteWriter(128);
-  private strings = new Map<string, number>();
+  private readonly strings = new FrameStrings();
   private count = 0;
   private firstSeq = 0;
   private baseTNs = 0;
@@ -181,7 +182,7 @@ export class FrameEncoder {
     } catch (e) {
       // Undo the partial event: its bytes and the strings it defined.
       w.pos = start;
-      for (const [k, v] of this.strings) if (v > strings) this.strings.delete(k);
+      this.strings.truncate(strings);
       if ((e as { badField?: boolean }).badField) {
         throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `${(e as Error).message} (event seq ${seq}, ${type})`);
       }
@@ -233,7 +234,7 @@ export class FrameEncoder {
       byteLength: total,
     };
     this.body.reset();
-    this.strings = new Map();
+    this.strings.clear();
     this.count = 0;
     return out;
   }
