@@ -268,6 +268,8 @@ async function eventsOverhead(): Promise<BenchResult[]> {
       min: round3(Math.min(...cpu)),
       max: round3(Math.max(...cpu)),
       perPair: cpu.map(round3),
+      workerCpuSecondsWithout: runs.off.map((r) => round3(r.workerCpuS)),
+      workerCpuSecondsWithEvents: runs.on.map((r) => round3(r.workerCpuS)),
       what: 'CPU seconds (user + system) of the two worker processes, with events / without',
     }),
   ];
