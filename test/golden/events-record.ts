@@ -4,9 +4,11 @@
  *
  *   node --conditions=@dmasim/source test/golden/events-record.ts
  *
- * and add a line to test/golden/events-CHANGES.md saying why the old log no longer replays.
+ * and add a line to test/golden/events-CHANGES.md saying why the old log no longer replays. It refuses to
+ * replace a log of an older codec that this build still reads (that log is the proof it does) unless
+ * given --replace.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { eventFrameOf, FileEventLog } from '@dmasim/adapters';
 import {
   CODEC_VERSION,
@@ -15,6 +17,7 @@ import {
   EVENT_SCHEMA_VERSION,
   eventsToNdjson,
   fnv1a64Hex,
+  READABLE_CODEC_VERSIONS,
   referenceT1Spec,
   runScenario,
   type ScenarioSpec,
@@ -57,6 +60,22 @@ export function goldenScenarios(): { id: string; spec: ScenarioSpec }[] {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // A golden log of an older codec that this build still reads is the proof that such logs replay.
+  const manifestUrl = new URL('./events-golden.json', import.meta.url);
+  const old = existsSync(manifestUrl)
+    ? (JSON.parse(readFileSync(manifestUrl, 'utf8')) as { codecVersion?: number }).codecVersion
+    : undefined;
+  if (
+    old !== undefined &&
+    old !== CODEC_VERSION &&
+    READABLE_CODEC_VERSIONS.includes(old) &&
+    !process.argv.includes('--replace')
+  ) {
+    process.stderr.write(
+      `events-record: the golden log is codec ${old}, which this build still reads (versions ${READABLE_CODEC_VERSIONS.join(', ')}): it proves that old logs replay. Re-record only when codec ${old} is no longer read, or pass --replace.\n`,
+    );
+    process.exit(2);
+  }
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const log = new FileEventLog({ dir });
@@ -87,6 +106,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     scenarios: manifest,
     ndjsonHash: fnv1a64Hex(eventsToNdjson(all)),
   };
-  writeFileSync(new URL('./events-golden.json', import.meta.url), `${JSON.stringify(golden, null, 2)}\n`);
+  writeFileSync(manifestUrl, `${JSON.stringify(golden, null, 2)}\n`);
   process.stdout.write(`recorded ${all.length} events in ${dir}\n`);
 }
