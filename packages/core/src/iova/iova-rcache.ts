@@ -20,14 +20,29 @@ export const IOVA_DEPOT_DELAY_NS = 100_000_000;
  */
 export const MAGAZINE_OVERHEAD_BYTES = 384;
 
-/** A stack of up to {@link IOVA_MAG_SIZE} pfns; slot 0 is the bottom. */
+/**
+ * A stack of up to {@link IOVA_MAG_SIZE} pfns; slot 0 is the bottom. The slots are allocated at the first
+ * use: a domain has 2 x 6 magazines per CPU, and in a short run most stay empty (on a 64-CPU machine,
+ * allocating them all up front and copying them for every state hash was the largest cost of a sweep
+ * scenario).
+ */
 export class IovaMagazine {
-  readonly pfns = new Float64Array(IOVA_MAG_SIZE);
+  private slots: Float64Array | null = null;
   size = 0;
+
+  /** The pfn slots. */
+  get pfns(): Float64Array {
+    if (this.slots === null) this.slots = new Float64Array(IOVA_MAG_SIZE);
+    return this.slots;
+  }
 
   /** Copy of the pfns, bottom first. */
   toArray(): number[] {
-    return Array.from(this.pfns.subarray(0, this.size));
+    if (this.size === 0) return [];
+    const out = new Array<number>(this.size);
+    const p = this.pfns;
+    for (let i = 0; i < this.size; i++) out[i] = p[i]!;
+    return out;
   }
 }
 
