@@ -11,8 +11,8 @@
  * exactly the same either way: only the lookup differs, so frames are byte for byte the same.
  */
 
-/** Strings up to this length go through the Map. */
-const SHORT = 24;
+/** Strings up to this length go through the Map (message ids, up to about 30 characters, are literals). */
+const SHORT = 32;
 
 /** The signature of a long string: its length and four characters spread over it. */
 function signature(s: string): number {
