@@ -333,6 +333,29 @@ test('stateHash equals fnv1a64Hex(canonicalJson(x)) on any JSON-like value with 
   assert.equal(stateHash({ b: 1, a: [2n, 'x'] }), fnv1a64Hex('{"a":["0x2","x"],"b":1}'));
 });
 
+test('stateHash orders keys exactly as canonical JSON does, whatever shapes came before', () => {
+  const shapes: Record<string, unknown>[] = [
+    { b: 1, a: 2 },
+    { a: 2, b: 1 },
+    { b: 1, c: 3 },
+    { b: 1, a: undefined },
+    { b: undefined, a: 5 },
+    { b: [{ z: 1n, y: null }], a: { d: 'x', c: 'y' } },
+    { k: 1 },
+    {},
+    { '10': 1, '9': 2, a: 3 },
+  ];
+  // Twice, so the second round finds every key order cached.
+  for (let round = 0; round < 2; round++) {
+    for (const o of shapes) assert.equal(stateHash(o), fnv1a64Hex(canonicalJson(o)), JSON.stringify(Object.keys(o)));
+  }
+  // Many shapes behind one first key, more than the cache keeps per key.
+  for (let i = 0; i < 40; i++) {
+    const o = { a: i, [`k${i}`]: i, [`j${40 - i}`]: -i };
+    assert.equal(stateHash(o), fnv1a64Hex(canonicalJson(o)));
+  }
+});
+
 test('the generated encoder rejects values of the wrong kind and undoes the partial event', () => {
   const enc = new FrameEncoder();
   enc.push(attachEvent(0, 0));

@@ -64,6 +64,41 @@ export class Fnv1a64 {
 
 const SAFE_STRING = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/;
 
+/**
+ * Sorted copies of key lists, by first key and length, each kept with the list it was made from: a
+ * snapshot holds thousands of objects of a few shapes (the IOVA range caches alone 12 per CPU and
+ * domain), and sorting their keys anew for each was most of the time of a state hash. A hit is checked
+ * key by key against the list it was made from, so the order is always the sorted order of `keys`.
+ */
+const keyOrders = new Map<string, { readonly keys: readonly string[]; readonly sorted: readonly string[] }[]>();
+
+function sortedKeys(keys: string[]): readonly string[] {
+  if (keys.length < 2) return keys;
+  const first = keys[0]!;
+  let list = keyOrders.get(first);
+  if (list !== undefined) {
+    for (const c of list) {
+      if (c.keys.length !== keys.length) continue;
+      let same = true;
+      for (let i = 1; i < keys.length; i++) {
+        if (c.keys[i] !== keys[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return c.sorted;
+    }
+  }
+  const sorted = [...keys].sort();
+  // Bounded: objects with data-dependent keys (maps turned into objects) must not grow it forever.
+  if (list === undefined && keyOrders.size < 4096) {
+    list = [];
+    keyOrders.set(first, list);
+  }
+  if (list !== undefined && list.length < 16) list.push({ keys, sorted });
+  return sorted;
+}
+
 function feed(h: Fnv1a64, v: unknown): void {
   if (v === null || v === undefined) {
     h.text('null');
@@ -90,15 +125,18 @@ function feed(h: Fnv1a64, v: unknown): void {
     h.byte(0x5d);
   } else if (typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    const keys = Object.keys(o)
-      .filter((k) => o[k] !== undefined)
-      .sort();
+    const keys = sortedKeys(Object.keys(o));
     h.byte(0x7b);
+    let first = true;
     for (let i = 0; i < keys.length; i++) {
-      if (i > 0) h.byte(0x2c);
-      feed(h, keys[i]);
+      const k = keys[i]!;
+      const x = o[k];
+      if (x === undefined) continue;
+      if (!first) h.byte(0x2c);
+      first = false;
+      feed(h, k);
       h.byte(0x3a);
-      feed(h, o[keys[i]!]);
+      feed(h, x);
     }
     h.byte(0x7d);
   } else {
