@@ -20,6 +20,9 @@ export const IOVA_DEPOT_DELAY_NS = 100_000_000;
  */
 export const MAGAZINE_OVERHEAD_BYTES = 384;
 
+/** Bytes of a magazine whose slots were never allocated: the object alone (header and two fields; an estimate). */
+export const EMPTY_MAGAZINE_BYTES = 40;
+
 /**
  * A stack of up to {@link IOVA_MAG_SIZE} pfns; slot 0 is the bottom. The slots are allocated at the first
  * use: a domain has 2 x 6 magazines per CPU, and in a short run most stay empty (on a 64-CPU machine,
@@ -29,6 +32,11 @@ export const MAGAZINE_OVERHEAD_BYTES = 384;
 export class IovaMagazine {
   private slots: Float64Array | null = null;
   size = 0;
+
+  /** The slots have been allocated (the magazine has held a pfn). */
+  get allocated(): boolean {
+    return this.slots !== null;
+  }
 
   /** The pfn slots. */
   get pfns(): Float64Array {
@@ -156,13 +164,20 @@ export class IovaRcaches {
   }
 
   /**
-   * Bytes held by the magazines (loaded, prev, depot and the free pool), counting each as its pfn array
-   * plus {@link MAGAZINE_OVERHEAD_BYTES}.
+   * Bytes held by the magazines (loaded, prev, depot and the free pool), counting each whose slots are
+   * allocated as its pfn array plus {@link MAGAZINE_OVERHEAD_BYTES}, and each other one as
+   * {@link EMPTY_MAGAZINE_BYTES}.
    */
   bytes(): number {
-    let n = this.loaded.length + this.prev.length + this.pool.length;
-    for (const d of this.depot) n += d.length;
-    return n * (IOVA_MAG_SIZE * 8 + MAGAZINE_OVERHEAD_BYTES);
+    let n = 0;
+    const add = (m: IovaMagazine) => {
+      n += m.allocated ? IOVA_MAG_SIZE * 8 + MAGAZINE_OVERHEAD_BYTES : EMPTY_MAGAZINE_BYTES;
+    };
+    for (const m of this.loaded) add(m);
+    for (const m of this.prev) add(m);
+    for (const m of this.pool) add(m);
+    for (const d of this.depot) for (const m of d) add(m);
+    return n;
   }
 
   /** Number of cached pfns over all bins, CPUs and depots. */
