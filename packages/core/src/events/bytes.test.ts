@@ -122,3 +122,16 @@ test('the frame string table: exact lookups for short and long strings, signatur
   assert.equal(st.size, 0);
   assert.equal(st.get('0000:04:00.0'), undefined);
 });
+
+test('number varints: the same bytes as plain LEB128 and back, at every bit edge up to 2^53 - 1', () => {
+  const check = (v: number) => {
+    const w = new ByteWriter(4);
+    w.varNum(v);
+    const bytes = w.toBytes();
+    assert.deepEqual([...bytes], leb128(BigInt(v)), `encoding of ${v}`);
+    const r = new ByteReader(bytes, 'test');
+    assert.equal(r.varNum(), v);
+  };
+  for (const e of edges) if (e <= BigInt(Number.MAX_SAFE_INTEGER)) check(Number(e));
+  fc.assert(fc.property(fc.maxSafeNat(), check), { numRuns: 2000 });
+});

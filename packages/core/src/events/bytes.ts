@@ -136,11 +136,8 @@ export class ByteWriter {
       b[this.pos++] = x;
       return;
     }
-    while (v >= 0x80) {
-      b[this.pos++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    b[this.pos++] = v;
+    const lo = v % TWO_32;
+    this.pos = writeVarHalves(b, this.pos, lo, (v - lo) / TWO_32);
   }
 
   /**

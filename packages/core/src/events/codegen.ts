@@ -52,12 +52,10 @@ function writeVarNum(b: Uint8Array, p: number, v: number): number {
     b[p++] = x;
     return p;
   }
-  while (v >= 0x80) {
-    b[p++] = (v % 0x80) | 0x80;
-    v = Math.floor(v / 0x80);
-  }
-  b[p++] = v;
-  return p;
+  // 2^32 and above (pfns of a 48-bit IOVA space, times): split once into 32-bit halves instead of a
+  // floating-point modulo and division per byte.
+  const lo = v % 0x100000000;
+  return writeVarHalves(b, p, lo, (v - lo) / 0x100000000);
 }
 
 /** The signed varint of `ByteWriter.varInt`, into `b` at `p`. */
