@@ -149,7 +149,7 @@ export class ByteWriter {
     const neg = v < 0;
     const m = neg ? -v - 1 : v;
     const rest = Math.floor(m / 64);
-    this.u8((m % 64) | (neg ? 0x40 : 0) | (rest > 0 ? 0x80 : 0));
+    this.u8((m - rest * 64) | (neg ? 0x40 : 0) | (rest > 0 ? 0x80 : 0));
     if (rest > 0) this.varNum(rest);
   }
 

@@ -63,7 +63,8 @@ function writeVarInt(b: Uint8Array, p: number, v: number): number {
   const neg = v < 0;
   const m = neg ? -v - 1 : v;
   const rest = Math.floor(m / 64);
-  b[p++] = (m % 64) | (neg ? 0x40 : 0) | (rest > 0 ? 0x80 : 0);
+  // m - rest * 64 is m % 64, exact for safe integers, without a floating-point modulo.
+  b[p++] = (m - rest * 64) | (neg ? 0x40 : 0) | (rest > 0 ? 0x80 : 0);
   return rest > 0 ? writeVarNum(b, p, rest) : p;
 }
 
