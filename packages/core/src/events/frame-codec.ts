@@ -89,8 +89,16 @@ export interface FramingOptions {
   readonly scenarioId: string;
   readonly attempt: number;
   readonly frameEvents: number;
+  /**
+   * A frame is also cut once its events take this many bytes, so a frame stays far below a NATS server's
+   * `max_payload` (1 MiB by default) whatever its events hold. @defaultValue {@link DEFAULT_MAX_FRAME_BYTES}
+   */
+  readonly maxFrameBytes?: number;
   readonly onFrame: (frame: Uint8Array, meta: FrameMeta) => void;
 }
+
+/** Default byte bound of a frame's events in framing mode (256 KiB). */
+export const DEFAULT_MAX_FRAME_BYTES = 256 * 1024;
 
 /**
  * Encodes events into one frame at a time, reusing its buffers. Not thread-safe; one per producer. With
@@ -101,6 +109,8 @@ export class FrameEncoder {
   private readonly framing: FramingOptions | undefined;
   /** Framing mode: events per frame (0 = never cut). */
   private readonly limit: number;
+  /** Framing mode: bytes of events after which the frame is cut (Infinity = never). */
+  private readonly byteLimit: number;
   /** Framing mode: index of the next frame. */
   private nextFrameIndex = 0;
   private readonly body = new ByteWriter(1 << 16);
@@ -117,6 +127,7 @@ export class FrameEncoder {
   constructor(framing?: FramingOptions) {
     this.framing = framing;
     this.limit = framing ? Math.max(1, framing.frameEvents) : 0;
+    this.byteLimit = framing ? Math.max(1, framing.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES) : Number.POSITIVE_INFINITY;
   }
 
   /** Framing mode: finishes the frame being built, if it has events, and hands it to `onFrame`. */
@@ -190,7 +201,7 @@ export class FrameEncoder {
     }
     this.lastTNs = tNs;
     this.nextSeq = seq + 1;
-    if (++this.count === this.limit) this.flushFrame();
+    if (++this.count === this.limit || w.pos >= this.byteLimit) this.flushFrame();
   }
 
   /** Finishes the frame, returns its bytes and starts a new, empty one. */

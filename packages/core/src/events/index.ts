@@ -42,12 +42,14 @@ export { describeMapTypeDecision, formatEventLine } from './event-text.ts';
 export { describeKind, type FieldKind, type Fields } from './field-kinds.ts';
 export {
   CODEC_VERSION,
+  DEFAULT_MAX_FRAME_BYTES,
   decodeFrame,
   decodeFrameHeader,
   encodeFrame,
   FrameEncoder,
   type FrameMeta,
   type FrameTarget,
+  type FramingOptions,
   READABLE_CODEC_VERSIONS,
 } from './frame-codec.ts';
 export { type ReplayResult, replayEvents, SimReducer } from './reducer.ts';

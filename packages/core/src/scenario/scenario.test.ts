@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SimEvent } from '../events/event-schema.ts';
-import { decodeFrame } from '../events/frame-codec.ts';
+import { decodeFrame, type FrameMeta } from '../events/frame-codec.ts';
 import { replayEvents } from '../events/reducer.ts';
 import { referenceT1Spec, T1 } from '../topology/reference-t1.ts';
 import { parseByteCount } from './byte-count.ts';
 import { parseScenarioFile, resolveScenarioTopology, validateScenario } from './parse-scenario.ts';
-import { runScenario } from './run-scenario.ts';
+import { DEFAULT_FRAME_EVENTS, runScenario } from './run-scenario.ts';
 import type { ScenarioSpec } from './scenario-spec.ts';
 import { traceOpsFromEvents } from './trace-ops.ts';
 
@@ -119,6 +119,40 @@ test('byte counts', () => {
   assert.equal(parseByteCount('64 KiB'), 65536n);
   assert.throws(() => parseByteCount('1.0000001KiB'), /not a whole number of bytes/);
   assert.throws(() => parseByteCount(-1), /whole number/);
+});
+
+test('frames are cut at the event count or the byte bound, whichever comes first, and hold every event once', () => {
+  const cut = (o: { frameEvents?: number; maxFrameBytes?: number }) => {
+    const metas: FrameMeta[] = [];
+    const frames: Uint8Array[] = [];
+    const s = runScenario(t1Scenario(), {
+      scenarioId: 'r',
+      ...o,
+      onFrame: (f, m) => {
+        frames.push(f);
+        metas.push(m);
+      },
+    });
+    return { s, frames, metas };
+  };
+  const byCount = cut({ frameEvents: 100 });
+  assert.ok(byCount.metas.slice(0, -1).every((m) => m.count === 100));
+  const byBytes = cut({ frameEvents: 1_000_000, maxFrameBytes: 2048 });
+  assert.ok(byBytes.frames.length > 1);
+  // Each frame but the last passed the bound with its last event, and not before it.
+  for (const m of byBytes.metas.slice(0, -1)) assert.ok(m.byteLength - 64 < 2048 + 1024, `${m.byteLength}`);
+  for (const r of [byCount, byBytes]) {
+    let seq = 0;
+    r.metas.forEach((m, i) => {
+      assert.equal(m.frameIndex, i);
+      assert.equal(m.firstSeq, seq);
+      seq += m.count;
+    });
+    assert.equal(seq, r.s.eventCount);
+  }
+  // The default (DEFAULT_FRAME_EVENTS events or 256 KiB) on this short run: one frame.
+  assert.equal(DEFAULT_FRAME_EVENTS, 4000);
+  assert.equal(cut({}).frames.length, Math.ceil(byCount.s.eventCount / 4000));
 });
 
 test('runs are exactly reproducible: same spec, same summary and byte-identical frames; another seed differs', () => {
