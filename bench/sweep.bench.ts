@@ -23,7 +23,7 @@ import {
   type SweepState,
 } from '@dmasim/adapters';
 import { runSweep } from '@dmasim/coordinator';
-import { aggregateSweep, parseSweepFile, Sweep, type SweepSpec } from '@dmasim/core';
+import { aggregateSweep, parseSweepFile, runScenario, Sweep, type SweepSpec, validateScenario } from '@dmasim/core';
 import { ScenarioPool, ShardExecutor } from '@dmasim/worker';
 import { spawnCli } from '../test/helpers/cli.ts';
 import { freePort, startNats, startRedis } from '../test/helpers/servers.ts';
@@ -189,6 +189,48 @@ interface TimedRun {
  * seconds (from /proc), which other sessions' load on a shared machine disturbs less than wall time.
  * `DMASIM_BENCH_CPU_PROF=DIR` runs the workers under `--cpu-prof` (profiles written to DIR at their exit).
  */
+/**
+ * The core's share of the events overhead: the same 512 scenarios run in this process with
+ * `runScenario`, events encoded into frames (discarded) versus not, 3 alternating pairs, CPU seconds of
+ * this process. What the distributed ratio adds on top of this is publishing and the machine.
+ */
+function encodingOverhead(sweep: Sweep): BenchResult {
+  const specs = Array.from({ length: sweep.size }, (_, i) => validateScenario(sweep.scenarioAt(i).scenario));
+  const run = (frames: boolean): number => {
+    const c0 = process.cpuUsage();
+    for (const s of specs) runScenario(s, { validate: false, ...(frames ? { onFrame: () => {} } : {}) });
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1e6;
+  };
+  run(false);
+  run(true);
+  const ratios: number[] = [];
+  const off: number[] = [];
+  const on: number[] = [];
+  for (let p = 0; p < 3; p++) {
+    // Alternate which mode runs first, so drift in the machine's load falls on both.
+    let withoutS: number;
+    let withS: number;
+    if (p % 2 === 0) {
+      withoutS = run(false);
+      withS = run(true);
+    } else {
+      withS = run(true);
+      withoutS = run(false);
+    }
+    off.push(withoutS);
+    on.push(withS);
+    ratios.push(withS / withoutS);
+  }
+  return result('sweep.events_encoding_only_cpu_overhead', 'ratio', median(ratios), null, {
+    pairs: 3,
+    perPair: ratios.map(round3),
+    cpuSecondsWithout: off.map(round3),
+    cpuSecondsWithFrames: on.map(round3),
+    what: 'runScenario over the same scenarios in one process, frames encoded and discarded / not encoded',
+  });
+}
+
 async function eventsOverhead(): Promise<BenchResult[]> {
   const pairs = Math.max(1, Number.parseInt(process.env.DMASIM_BENCH_PAIRS ?? '', 10) || 5);
   const perWorker = Math.max(1, Math.floor(threads / 2));
@@ -261,8 +303,10 @@ async function eventsOverhead(): Promise<BenchResult[]> {
     target: '<= 1.25',
     met: median(wall) <= 1.25,
   };
+  const encodingOnly = encodingOverhead(sweep);
   return [
     result('sweep.events_to_jetstream_overhead', 'ratio', median(wall), null, extra),
+    encodingOnly,
     result('sweep.events_to_jetstream_cpu_overhead', 'ratio', median(cpu), null, {
       pairs,
       min: round3(Math.min(...cpu)),
