@@ -82,6 +82,41 @@ export function writeVarHalves(b: Uint8Array, p: number, lo: number, hi: number)
   return p;
 }
 
+/**
+ * Writes the unsigned varint of a non-negative safe integer into `b` at `p` (room checked by the caller:
+ * up to 8 bytes); returns the position after it.
+ */
+export function writeVarNum(b: Uint8Array, p: number, v: number): number {
+  if (v < TWO_32) {
+    let x = v >>> 0;
+    while (x >= 0x80) {
+      b[p++] = (x & 0x7f) | 0x80;
+      x >>>= 7;
+    }
+    b[p++] = x;
+    return p;
+  }
+  // 2^32 and above (pfns of a 48-bit IOVA space, times): split once into 32-bit halves instead of a
+  // floating-point modulo and division per byte.
+  const lo = v % TWO_32;
+  return writeVarHalves(b, p, lo, (v - lo) / TWO_32);
+}
+
+/**
+ * Writes the signed varint of a safe integer into `b` at `p` (room checked by the caller: up to 9 bytes):
+ * the first byte holds the sign (0x40) and the low 6 bits of the magnitude `m` (`v` for v >= 0,
+ * `-v - 1` otherwise), then, if 0x80 is set, `floor(m / 64)` as a varint. Exact over the whole safe
+ * range (a zigzag would need 54 bits).
+ */
+export function writeVarInt(b: Uint8Array, p: number, v: number): number {
+  const neg = v < 0;
+  const m = neg ? -v - 1 : v;
+  const rest = Math.floor(m / 64);
+  // m - rest * 64 is m % 64, exact for safe integers, without a floating-point modulo.
+  b[p++] = (m - rest * 64) | (neg ? 0x40 : 0) | (rest > 0 ? 0x80 : 0);
+  return rest > 0 ? writeVarNum(b, p, rest) : p;
+}
+
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder('utf-8', { fatal: true });
 
@@ -123,34 +158,16 @@ export class ByteWriter {
     b[this.pos++] = (v >>> 24) & 0xff;
   }
 
-  /** Unsigned varint of a non-negative safe integer. */
+  /** Unsigned varint of a non-negative safe integer ({@link writeVarNum}). */
   varNum(v: number): void {
     this.ensure(8);
-    const b = this.buf;
-    if (v < TWO_32) {
-      let x = v >>> 0;
-      while (x >= 0x80) {
-        b[this.pos++] = (x & 0x7f) | 0x80;
-        x >>>= 7;
-      }
-      b[this.pos++] = x;
-      return;
-    }
-    const lo = v % TWO_32;
-    this.pos = writeVarHalves(b, this.pos, lo, (v - lo) / TWO_32);
+    this.pos = writeVarNum(this.buf, this.pos, v);
   }
 
-  /**
-   * Signed varint of a safe integer: the first byte holds the sign (0x40) and the low 6 bits of the
-   * magnitude `m` (`v` for v >= 0, `-v - 1` otherwise), then, if 0x80 is set, `floor(m / 64)` as a varint.
-   * Exact over the whole safe range (a zigzag would need 54 bits).
-   */
+  /** Signed varint of a safe integer ({@link writeVarInt}). */
   varInt(v: number): void {
-    const neg = v < 0;
-    const m = neg ? -v - 1 : v;
-    const rest = Math.floor(m / 64);
-    this.u8((m - rest * 64) | (neg ? 0x40 : 0) | (rest > 0 ? 0x80 : 0));
-    if (rest > 0) this.varNum(rest);
+    this.ensure(9);
+    this.pos = writeVarInt(this.buf, this.pos, v);
   }
 
   /** Unsigned varint of a u64 bigint (1 to 10 bytes). */

@@ -8,7 +8,7 @@
  * Only code built from the schema's own field names (identifiers checked below) is compiled; no input
  * data ever reaches `new Function`.
  */
-import { type ByteReader, type ByteWriter, U64_SCRATCH, writeVarHalves } from './bytes.ts';
+import { type ByteReader, type ByteWriter, U64_SCRATCH, writeVarHalves, writeVarInt, writeVarNum } from './bytes.ts';
 import { type CEvent, type CKind, compiledEvents, K } from './compiled-schema.ts';
 import type { FrameStrings } from './string-table.ts';
 
@@ -39,33 +39,6 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 function checkName(n: string): string {
   if (!IDENT.test(n)) throw new Error(`event schema: field name ${JSON.stringify(n)} is not an identifier`);
   return n;
-}
-
-/** Writes the varint of a safe integer `v >= 128` into `b` at `p`; returns the position after it. */
-function writeVarNum(b: Uint8Array, p: number, v: number): number {
-  if (v < 0x100000000) {
-    let x = v >>> 0;
-    while (x >= 0x80) {
-      b[p++] = (x & 0x7f) | 0x80;
-      x >>>= 7;
-    }
-    b[p++] = x;
-    return p;
-  }
-  // 2^32 and above (pfns of a 48-bit IOVA space, times): split once into 32-bit halves instead of a
-  // floating-point modulo and division per byte.
-  const lo = v % 0x100000000;
-  return writeVarHalves(b, p, lo, (v - lo) / 0x100000000);
-}
-
-/** The signed varint of `ByteWriter.varInt`, into `b` at `p`. */
-function writeVarInt(b: Uint8Array, p: number, v: number): number {
-  const neg = v < 0;
-  const m = neg ? -v - 1 : v;
-  const rest = Math.floor(m / 64);
-  // m - rest * 64 is m % 64, exact for safe integers, without a floating-point modulo.
-  b[p++] = (m - rest * 64) | (neg ? 0x40 : 0) | (rest > 0 ? 0x80 : 0);
-  return rest > 0 ? writeVarNum(b, p, rest) : p;
 }
 
 /** Helpers the generated code calls. */
