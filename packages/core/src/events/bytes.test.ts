@@ -118,6 +118,11 @@ test('the frame string table: exact lookups for short and long strings, signatur
   assert.equal(st.get('0000:04:00.0'), 1);
   assert.equal(st.add(b), 2);
   assert.equal(st.get(b), 2);
+  // ref: minus the new index when it adds, the index when the string is there (short and long).
+  assert.equal(st.ref(a), -3);
+  assert.equal(st.ref(built('1')), 3);
+  assert.equal(st.ref('0000:05:00.0'), -4);
+  assert.equal(st.ref('0000:05:00.0'), 4);
   st.clear();
   assert.equal(st.size, 0);
   assert.equal(st.get('0000:04:00.0'), undefined);

@@ -106,7 +106,7 @@ function encodeKind(g: Gen, k: CKind, v: string, field: string, M: number): stri
     }
     case K.STR: {
       const r = `s${g.n++}`;
-      return `if (typeof ${v} !== 'string') ${bad('a string')}; { const ${r} = st.get(${v}); if (${r} !== undefined && ${r} < 128) b[p++] = ${r}; else { ${call(`if (${r} !== undefined) w.varNum(${r}); else { st.add(${v}); w.u8(0); w.str(${v}); }`)} } }`;
+      return `if (typeof ${v} !== 'string') ${bad('a string')}; { const ${r} = st.ref(${v}); if (${r} > 0 && ${r} < 128) b[p++] = ${r}; else { ${call(`if (${r} > 0) w.varNum(${r}); else { w.u8(0); w.str(${v}); }`)} } }`;
     }
     case K.BOOL:
       return `if (${v} === true) b[p++] = 1; else if (${v} === false) b[p++] = 0; else ${bad('a boolean')};`;

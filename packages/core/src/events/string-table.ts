@@ -40,25 +40,44 @@ export class FrameStrings {
 
   /** The index of `s`, or undefined. */
   get(s: string): number | undefined {
-    if (s.length <= SHORT) return this.short.get(s);
-    const bucket = this.long.get(signature(s));
-    if (bucket === undefined) return undefined;
-    for (let i = 0; i < bucket.length; i += 2) if (bucket[i] === s) return bucket[i + 1] as number;
-    return undefined;
+    const r = this.lookup(s, false);
+    return r > 0 ? r : undefined;
   }
 
   /** Adds `s` (not in the table) and returns its index. */
   add(s: string): number {
-    const index = this.order.push(s);
+    return -this.lookup(s, true);
+  }
+
+  /**
+   * The encoder's one call per string: the index of `s` if it is in the table (> 0), else `s` is added
+   * and minus its new index is returned. One Map lookup or one signature, not one for the search and
+   * another for the insertion.
+   */
+  ref(s: string): number {
+    return this.lookup(s, true);
+  }
+
+  /** Index of `s` (> 0); when absent, -(its new index) after adding it if `insert`, else 0. */
+  private lookup(s: string, insert: boolean): number {
     if (s.length <= SHORT) {
+      const i = this.short.get(s);
+      if (i !== undefined) return i;
+      if (!insert) return 0;
+      const index = this.order.push(s);
       this.short.set(s, index);
-    } else {
-      const sig = signature(s);
-      const bucket = this.long.get(sig);
-      if (bucket === undefined) this.long.set(sig, [s, index]);
-      else bucket.push(s, index);
+      return -index;
     }
-    return index;
+    const sig = signature(s);
+    const bucket = this.long.get(sig);
+    if (bucket !== undefined) {
+      for (let i = 0; i < bucket.length; i += 2) if (bucket[i] === s) return bucket[i + 1] as number;
+    }
+    if (!insert) return 0;
+    const index = this.order.push(s);
+    if (bucket === undefined) this.long.set(sig, [s, index]);
+    else bucket.push(s, index);
+    return -index;
   }
 
   /** Forgets the strings added after the first `n` (undoing a partly encoded event). */
