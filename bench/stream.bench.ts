@@ -9,23 +9,17 @@
  */
 import { performance } from 'node:perf_hooks';
 import { eventFrameOf, JetStreamEventLog } from '@dmasim/adapters';
-import { decodeFrame, referenceT1Spec, runScenario, type ScenarioSpec, T1 } from '@dmasim/core';
+import { decodeFrame, runScenario } from '@dmasim/core';
 import { replayFrames } from '../packages/cli/src/commands/replay/replay-engine.ts';
+import { t1ThreeImporters } from '../test/helpers/scenarios.ts';
 import { startNats } from '../test/helpers/servers.ts';
 import { type Benchmark, result } from './harness.ts';
 
-const spec = (seed: number): ScenarioSpec => ({
-  kind: 'dmasim-scenario',
-  version: 1,
-  seed,
-  topology: { inline: referenceT1Spec() },
-  importers: [{ device: T1.B }, { device: T1.C }, { device: T1.E, dmaMask: 32 }],
-  exporters: [{ device: T1.A, bar: 1 }],
-  workload: {
+const spec = (seed: number) =>
+  t1ThreeImporters(seed, {
     buffers: { count: 8, size: { log2uniform: { min: '64KiB', max: '256MiB' } }, ranges: { min: 1, max: 3 } },
     operations: 2000,
-  },
-});
+  });
 
 export const benchmarks: Benchmark[] = [
   {

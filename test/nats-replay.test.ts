@@ -4,10 +4,11 @@
  * replayed instead of the half-published one.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { eventFrameOf, JetStreamEventLog } from '@dmasim/adapters';
-import { referenceT1Spec, runScenario, type ScenarioSpec, T1 } from '@dmasim/core';
+import { runScenario } from '@dmasim/core';
+import { runCliSync } from './helpers/cli.ts';
+import { t1ThreeImporters } from './helpers/scenarios.ts';
 import { type RunningServer, startNats } from './helpers/servers.ts';
 
 let srv: RunningServer;
@@ -18,24 +19,14 @@ after(async () => {
   await srv?.stop();
 });
 
-const spec = (seed: number): ScenarioSpec => ({
-  kind: 'dmasim-scenario',
-  version: 1,
-  seed,
-  topology: { inline: referenceT1Spec() },
-  importers: [{ device: T1.B }, { device: T1.C }, { device: T1.E, dmaMask: 32 }],
-  exporters: [{ device: T1.A, bar: 1 }],
-  workload: { buffers: { count: 2, size: { log2uniform: { min: '64KiB', max: '64MiB' } } }, operations: 30 },
-  checkpointEvery: 10,
-});
+const spec = (seed: number) =>
+  t1ThreeImporters(
+    seed,
+    { buffers: { count: 2, size: { log2uniform: { min: '64KiB', max: '64MiB' } } }, operations: 30 },
+    { checkpointEvery: 10 },
+  );
 
-function dmasim(...args: string[]) {
-  const r = spawnSync(process.execPath, ['packages/cli/bin/dmasim.js', ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, DMASIM_FROM_SOURCE: '1' },
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const dmasim = (...args: string[]) => runCliSync(args);
 
 test('round trip of 300 scenario runs through JetStream; dmasim replay --nats --verify passes', async () => {
   const log = await JetStreamEventLog.connect({ url: srv.url });
@@ -65,8 +56,8 @@ test('round trip of 300 scenario runs through JetStream; dmasim replay --nats --
     await log.close();
   }
   const r = dmasim('replay', '--nats', srv.url, '--sweep', 'sweep-nr', '--verify', '--json');
-  assert.equal(r.code, 0, r.err + r.out.slice(0, 2000));
-  const j = JSON.parse(r.out) as {
+  assert.equal(r.code, 0, r.stderr + r.stdout.slice(0, 2000));
+  const j = JSON.parse(r.stdout) as {
     ok: boolean;
     scenarios: { scenarioId: string; attempt: number }[];
     skippedFrames: number;
@@ -76,9 +67,9 @@ test('round trip of 300 scenario runs through JetStream; dmasim replay --nats --
   assert.equal(j.scenarios.find((s) => s.scenarioId === 'scn-7')?.attempt, 2);
   assert.equal(j.skippedFrames, 3, 'the unrecorded attempt is not replayed');
   const one = dmasim('replay', '--nats', srv.url, '--sweep', 'sweep-nr', '--scenario', 'scn-42', '--verify');
-  assert.equal(one.code, 0, one.err);
+  assert.equal(one.code, 0, one.stderr);
   assert.match(
-    one.out,
+    one.stdout,
     /replayed 1 scenario: .*\nok {3}scn-42 attempt 1: \d+ events, state [0-9a-f]{16}, \d+ checkpoints verified/,
   );
   const missing = dmasim('replay', '--nats', srv.url, '--sweep', 'sweep-nr', '--scenario', 'nope');

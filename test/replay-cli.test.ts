@@ -3,39 +3,27 @@
  * and fails (exit 1, naming the divergent events) on a changed event, a dropped frame, or a wrong record.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { eventFrameOf, FileEventLog } from '@dmasim/adapters';
-import {
-  decodeFrame,
-  encodeFrame,
-  eventsToNdjson,
-  referenceT1Spec,
-  runScenario,
-  type ScenarioSpec,
-  T1,
-} from '@dmasim/core';
+import { decodeFrame, encodeFrame, eventsToNdjson, runScenario } from '@dmasim/core';
+import { runCliSync } from './helpers/cli.ts';
+import { t1ThreeImporters } from './helpers/scenarios.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'dmasim-replay-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-function spec(seed: number): ScenarioSpec {
-  return {
-    kind: 'dmasim-scenario',
-    version: 1,
+function spec(seed: number) {
+  return t1ThreeImporters(
     seed,
-    topology: { inline: referenceT1Spec() },
-    importers: [{ device: T1.B }, { device: T1.C }, { device: T1.E, dmaMask: 32 }],
-    exporters: [{ device: T1.A, bar: 1 }],
-    workload: {
+    {
       buffers: { count: 3, size: { log2uniform: { min: '64KiB', max: '256MiB' } }, ranges: { min: 1, max: 2 } },
       operations: 60,
     },
-    checkpointEvery: 10,
-  };
+    { checkpointEvery: 10 },
+  );
 }
 
 /** Writes a sweep-like folder of `n` scenarios; `mutate` may change the frames before they are stored. */
@@ -67,21 +55,15 @@ async function writeLog(name: string, n: number, mutate?: (frames: Uint8Array[],
   return dir;
 }
 
-function dmasim(...args: string[]) {
-  const r = spawnSync(process.execPath, ['packages/cli/bin/dmasim.js', ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, DMASIM_FROM_SOURCE: '1' },
-  });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
+const dmasim = (...args: string[]) => runCliSync(args);
 
 test('replay --verify of an intact log: every state hash matches (exit 0)', async () => {
   const dir = await writeLog('ok', 5);
   const r = dmasim('replay', dir, '--verify');
-  assert.equal(r.code, 0, r.err + r.out);
-  assert.match(r.out, /replayed 5 scenarios: \d+ events in \d+ frames/);
-  assert.match(r.out, /verify: all 5 state hashes match/);
-  const j = JSON.parse(dmasim('replay', join(dir, 'events.dmlog'), '--verify', '--json').out) as {
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /replayed 5 scenarios: \d+ events in \d+ frames/);
+  assert.match(r.stdout, /verify: all 5 state hashes match/);
+  const j = JSON.parse(dmasim('replay', join(dir, 'events.dmlog'), '--verify', '--json').stdout) as {
     ok: boolean;
     scenarios: { checkpoints: number }[];
   };
@@ -111,13 +93,13 @@ test('a changed event fails --verify and names the range of the first divergent 
     return frames;
   });
   const r = dmasim('replay', dir, '--verify');
-  assert.equal(r.code, 1, r.out + r.err);
-  assert.match(r.out, /ok {3}s0 attempt 1/);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /ok {3}s0 attempt 1/);
   assert.match(
-    r.out,
+    r.stdout,
     /FAIL s1 attempt 1: STATE_HASH_MISMATCH: .*first divergent event lies in seq \d+\.\.\d+|FAIL s1 attempt 1: STATE_HASH_MISMATCH: event seq \d+/,
   );
-  assert.match(r.out, /verify: 1 of 2 scenarios FAILED/);
+  assert.match(r.stdout, /verify: 1 of 2 scenarios FAILED/);
   // Without --verify the log is still structurally sound.
   assert.equal(dmasim('replay', dir).code, 0);
 });
@@ -126,7 +108,7 @@ test('a dropped frame is a gap (exit 1, EVENT_SEQ_GAP) even without --verify', a
   const dir = await writeLog('gap', 1, (frames) => frames.filter((_, i) => i !== 1));
   const r = dmasim('replay', dir);
   assert.equal(r.code, 1);
-  assert.match(r.out, /FAIL s0 attempt 1: EVENT_SEQ_GAP: .*frame 1/);
+  assert.match(r.stdout, /FAIL s0 attempt 1: EVENT_SEQ_GAP: .*frame 1/);
 });
 
 test('a record whose hash differs from the log fails --verify', async () => {
@@ -135,14 +117,14 @@ test('a record whose hash differs from the log fails --verify', async () => {
   writeFileSync(f, readFileSync(f, 'utf8').replace(/"stateHash":"[0-9a-f]{16}"/, '"stateHash":"0123456789abcdef"'));
   const r = dmasim('replay', dir, '--verify');
   assert.equal(r.code, 1);
-  assert.match(r.out, /record's state hash 0123456789abcdef differs from the log's sim.end/);
+  assert.match(r.stdout, /record's state hash 0123456789abcdef differs from the log's sim.end/);
 });
 
 test('--until, --show and --perfetto of one scenario; NDJSON input', async () => {
   const dir = await writeLog('show', 2);
   const r = dmasim('replay', dir, '--scenario', 's1', '--until', '20', '--show');
-  assert.equal(r.code, 0, r.err);
-  const lines = r.out.trim().split('\n');
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
   assert.match(lines[0]!, /^timeline of scenario s1 attempt 1 \(21 events\)$/);
   assert.equal(lines.length, 23);
   assert.match(lines[2]!, /^\s+0\s+0\.000us cpu0 sim\.begin /);
@@ -158,8 +140,8 @@ test('--until, --show and --perfetto of one scenario; NDJSON input', async () =>
   const nd = join(tmp, 'e.ndjson');
   writeFileSync(nd, eventsToNdjson(events));
   const rn = dmasim('replay', nd, '--verify');
-  assert.equal(rn.code, 0, rn.out + rn.err);
-  assert.match(rn.out, /ok {3}nd attempt 0: \d+ events/);
+  assert.equal(rn.code, 0, rn.stdout + rn.stderr);
+  assert.match(rn.stdout, /ok {3}nd attempt 0: \d+ events/);
 });
 
 test('usage errors exit 2; a file that is no event log exits 3', () => {
@@ -169,5 +151,5 @@ test('usage errors exit 2; a file that is no event log exits 3', () => {
   writeFileSync(bad, 'hello');
   const r = dmasim('replay', bad);
   assert.equal(r.code, 3);
-  assert.match(r.err, /EVENT_DECODE/);
+  assert.match(r.stderr, /EVENT_DECODE/);
 });

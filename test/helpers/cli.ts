@@ -1,5 +1,5 @@
 /** Runs the dmasim CLI from source in a child process, as a user would. */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 /** Repository root (tests run with cwd = root, but do not rely on it). */
@@ -50,4 +50,14 @@ export function runCliProcess(
       resolve({ code, signal, stdout, stderr });
     });
   });
+}
+
+/** Runs `dmasim ARGS` to completion, synchronously (for short runs that need no other process alive). */
+export function runCliSync(args: readonly string[], opts: { cwd?: string; env?: Record<string, string> } = {}): CliRun {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, DMASIM_FROM_SOURCE: '1', ...opts.env },
+    encoding: 'utf8',
+  });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
