@@ -9,7 +9,7 @@
  * data ever reaches `new Function`.
  */
 import { type ByteReader, type ByteWriter, U64_SCRATCH, writeVarHalves, writeVarInt, writeVarNum } from './bytes.ts';
-import { type CEvent, type CKind, compiledEvents, K } from './compiled-schema.ts';
+import { type CEvent, type CKind, compiledByType, compiledEvents, K } from './compiled-schema.ts';
 import type { FrameStrings } from './string-table.ts';
 
 /**
@@ -306,7 +306,7 @@ export function fieldsDecoder(id: number): FieldsDecoder | undefined {
  * `fixed` before the payload's own.
  */
 export function stepBuilder(type: string, kind: string, fixed: Readonly<Record<string, string>> = {}): StepBuilder {
-  const ce = compiledEvents().find((c) => c.type === type);
+  const ce = compiledByType(type);
   if (!ce) throw new Error(`event schema: no event type ${type}`);
   return compileStepBuilder(ce, kind, fixed);
 }

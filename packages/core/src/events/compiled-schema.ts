@@ -70,22 +70,17 @@ function compileFields(fields: { readonly [name: string]: FieldKind }): CField[]
 }
 
 const byType = new Map<string, CEvent>();
-const byId: (CEvent | undefined)[] = [];
+const ids = new Set<number>();
 for (const [type, def] of Object.entries(EVENT_SCHEMA)) {
   const ce: CEvent = { type: type as EventType, id: def.id, fields: compileFields(def.fields) };
-  if (byId[def.id]) throw new Error(`event schema: id ${def.id} used twice`);
+  if (ids.has(def.id)) throw new Error(`event schema: id ${def.id} used twice`);
   byType.set(type, ce);
-  byId[def.id] = ce;
+  ids.add(def.id);
 }
 
 /** The compiled event type named `type`, or undefined. */
 export function compiledByType(type: string): CEvent | undefined {
   return byType.get(type);
-}
-
-/** The compiled event type with numeric id `id`, or undefined. */
-export function compiledById(id: number): CEvent | undefined {
-  return byId[id];
 }
 
 /** Every compiled event type, in schema order. */
