@@ -5,7 +5,7 @@
  */
 import type { SimEvent } from '../events/event-schema.ts';
 import { FrameEncoder, type FrameMeta } from '../events/frame-codec.ts';
-import { type EventPartsSink, Simulator } from '../sim/simulator.ts';
+import { Simulator } from '../sim/simulator.ts';
 import { unresolved, validateScenario } from './parse-scenario.ts';
 import { Rng } from './rng.ts';
 import { defaultScenarioId, scenarioToSimConfig } from './scenario-config.ts';
@@ -66,11 +66,10 @@ export function runScenario(spec: ScenarioSpec, opts: RunOptions = {}): Scenario
         onFrame,
       })
     : null;
-  const sink: EventPartsSink | undefined = encoder ?? undefined;
   const sim = new Simulator(config, {
     scenarioId,
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
-    ...(sink ? { sink } : {}),
+    ...(encoder ? { sink: encoder } : {}),
   });
   const stats = new RunStats(sim);
   const user = opts.afterOperation;
