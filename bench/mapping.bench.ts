@@ -9,6 +9,8 @@
  * - `mapping-codec`: the frame codec alone on the events of that run, events per CPU second and
  *   bytes/event; against msgpackr (records on, pure JS) when it is installed (it is no longer a dependency
  *   of core; docs/EVENTS.md keeps the figures of the comparison that chose the codec).
+ * - `codec-strings`: the encoder's string table on long texts built per event (the way hazard and
+ *   kernel-log texts are), ns per lookup, against a plain `Map<string, number>` on the same texts.
  * - `mapping-heap`: heap bytes retained per live mapping (the whole simulator divided by its live
  *   mappings: dma-buf, attachment, mapping, SG table, IOVA node, page-table entry). Target: <= 1 KiB.
  */
@@ -27,6 +29,7 @@ import {
   type SimEvent,
   type Simulator,
 } from '@dmasim/core';
+import { FrameStrings } from '../packages/core/src/events/string-table.ts';
 import { type Benchmark, type BenchResult, result } from './harness.ts';
 
 const SCENARIO = new URL('../examples/scenarios/standard-mixed.yaml', import.meta.url);
@@ -200,6 +203,52 @@ export const benchmarks: Benchmark[] = [
       if (base) out.push(result('codec.dmasim_vs_msgpackr.encode', 'x', mine.value / base.value, null, {}));
       else process.stderr.write('  (msgpackr is not installed: comparison skipped)\n');
       return out;
+    },
+  },
+  {
+    name: 'codec-strings',
+    async run() {
+      // Texts from two templates of the simulator, 400 distinct ones, each built afresh per lookup as the
+      // simulator builds them (a new string per event), in frames of 4,000 lookups.
+      const n = 4000;
+      const pfn = (i: number) => 0xffff00000 + ((i * 7919) % 400) * 0x800;
+      const text = (i: number) =>
+        i & 1
+          ? `ERROR: DMA PTE for vPFN 0x${pfn(i).toString(16)} already set`
+          : `only 0x${(pfn(i) & 0xffffff).toString(16)} of 0x${(pfn(i) >>> 4).toString(16)} bytes of the IOVA block are mapped: device accesses beyond fault`;
+      const tables = {
+        frameStrings: () => {
+          const t = new FrameStrings();
+          return (s: string) => t.ref(s);
+        },
+        map: () => {
+          const m = new Map<string, number>();
+          return (s: string) => {
+            const i = m.get(s);
+            if (i !== undefined) return i;
+            m.set(s, m.size + 1);
+            return -m.size;
+          };
+        },
+      };
+      const best: Record<string, number> = {};
+      for (let round = 0; round < 60; round++) {
+        for (const [name, make] of Object.entries(tables)) {
+          const texts = Array.from({ length: n }, (_, i) => text(i));
+          const ref = make();
+          const t0 = process.hrtime.bigint();
+          let x = 0;
+          for (let i = 0; i < n; i++) x ^= ref(texts[i]!);
+          const ns = Number(process.hrtime.bigint() - t0) / n;
+          if (x === 0.5) throw new Error('unreachable');
+          best[name] = Math.min(best[name] ?? Number.POSITIVE_INFINITY, ns);
+        }
+      }
+      const extra = { lookupsPerFrame: n, distinctTexts: 400, statistic: 'best of 60 frames', loadavg: loadavg() };
+      return [
+        result('codec.strings.long_lookup_ns', 'ns', best.frameStrings!, best.map!, extra),
+        result('codec.strings.map_lookup_ns', 'ns', best.map!, null, extra),
+      ];
     },
   },
   {

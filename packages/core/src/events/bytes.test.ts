@@ -96,20 +96,22 @@ test('frame checksums: MurmurHash3 x86_32 and FNV-1a 32 give their published val
   }
 });
 
-test('the frame string table: exact lookups for short and long strings, signature collisions, truncate', async () => {
+test('the frame string table: exact lookups for short and long strings, hash collisions, truncate', async () => {
   const { FrameStrings } = await import('./string-table.ts');
   const st = new FrameStrings();
-  // Long strings of equal length and equal sampled characters share a signature bucket.
-  const a = `only 0x${'1'.repeat(10)} of 0x00000 bytes mapped: device accesses beyond fault`;
-  const b = `only 0x${'2'.repeat(10)} of 0x00000 bytes mapped: device accesses beyond fault`;
-  const built = (d: string) =>
-    ['only 0x', d.repeat(10), ' of 0x00000 bytes mapped: device accesses beyond fault'].join('');
+  // Two long strings with the same UTF-8 bytes (lone surrogates both become U+FFFD), so the same hash:
+  // one bucket, told apart by the full comparison.
+  const tail = ' of 0x00000 bytes mapped: device accesses beyond fault';
+  const a = `only 0x\ud800${tail}`;
+  const b = `only 0x\udbff${tail}`;
+  assert.deepEqual(new TextEncoder().encode(a), new TextEncoder().encode(b));
+  const built = (c: string) => ['only 0x', c, tail].join('');
   assert.equal(st.add('0000:04:00.0'), 1);
   assert.equal(st.add(a), 2);
   assert.equal(st.get(b), undefined);
   assert.equal(st.add(b), 3);
-  assert.equal(st.get(built('1')), 2);
-  assert.equal(st.get(built('2')), 3);
+  assert.equal(st.get(built('\ud800')), 2);
+  assert.equal(st.get(built('\udbff')), 3);
   assert.equal(st.get('0000:04:00.0'), 1);
   assert.equal(st.size, 3);
   st.truncate(1);
@@ -120,12 +122,38 @@ test('the frame string table: exact lookups for short and long strings, signatur
   assert.equal(st.get(b), 2);
   // ref: minus the new index when it adds, the index when the string is there (short and long).
   assert.equal(st.ref(a), -3);
-  assert.equal(st.ref(built('1')), 3);
+  assert.equal(st.ref(built('\ud800')), 3);
   assert.equal(st.ref('0000:05:00.0'), -4);
   assert.equal(st.ref('0000:05:00.0'), 4);
+  // Texts of one template that differ in one digit anywhere, and one longer than the hash's scratch.
+  const pte = (pfn: number) => `ERROR: DMA PTE for vPFN 0x${pfn.toString(16)} already set`;
+  for (let i = 0; i < 300; i++) assert.equal(st.ref(pte(0xffff00000 + i * 0x800)), -(5 + i));
+  for (let i = 0; i < 300; i++) assert.equal(st.ref(pte(0xffff00000 + i * 0x800)), 5 + i);
+  const huge = `${'\u00e9'.repeat(700)}x`;
+  assert.equal(st.ref(huge), -305);
+  assert.equal(st.ref(`${'\u00e9'.repeat(700)}x`), 305);
+  assert.equal(st.get(`${'\u00e9'.repeat(700)}y`), undefined);
   st.clear();
   assert.equal(st.size, 0);
   assert.equal(st.get('0000:04:00.0'), undefined);
+});
+
+test('the frame string table agrees with a Map on any strings', async () => {
+  const { FrameStrings } = await import('./string-table.ts');
+  const pool = fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'binary', minLength: 30, maxLength: 90 }));
+  fc.assert(
+    fc.property(fc.array(fc.nat(40)), fc.array(pool, { minLength: 1, maxLength: 40 }), (picks, strs) => {
+      const st = new FrameStrings();
+      const ref = new Map<string, number>();
+      for (const p of picks) {
+        const s = strs[p % strs.length]!;
+        const want = ref.get(s) ?? -(ref.size + 1);
+        if (want < 0) ref.set(s, ref.size + 1);
+        assert.equal(st.ref(s), want);
+      }
+    }),
+    { numRuns: 300 },
+  );
 });
 
 test('number varints: the same bytes as plain LEB128 and back, at every bit edge up to 2^53 - 1', () => {

@@ -362,8 +362,13 @@ function murmur3Blocks(dv: DataView, start: number, n4: number): number {
  * codec figures of `npm run bench -- mapping-codec`, docs/EVENTS.md), and mixes better.
  */
 export function murmur3x86(bytes: Uint8Array, start: number, end: number): number {
+  return murmur3x86View(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes, start, end);
+}
+
+/** {@link murmur3x86} with a DataView `dv` of `bytes` made already (a caller that hashes one buffer often). */
+export function murmur3x86View(dv: DataView, bytes: Uint8Array, start: number, end: number): number {
   const n4 = start + ((end - start) & ~3);
-  let h = murmur3Blocks(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), start, n4);
+  let h = murmur3Blocks(dv, start, n4);
   const i = n4;
   let k = 0;
   const tail = end - i;

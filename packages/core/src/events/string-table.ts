@@ -4,26 +4,34 @@
  *
  * Short strings (device names, message ids: mostly literals, whose hash V8 keeps) are found through a
  * Map. Long ones are mostly built per event (hazard and kernel-log texts with addresses in them), and a
- * Map lookup of a freshly built string makes V8 flatten and hash all of it: about 300 ns for an 80-character
- * text, several times the cost of encoding the rest of the event. They are found instead by a signature
- * of their length and four of their characters, then compared in full with the few candidates; a
- * mismatching comparison usually stops at the first differing character. Which strings are found is
- * exactly the same either way: only the lookup differs, so frames are byte for byte the same.
+ * Map lookup of a freshly built string makes V8 flatten and hash all of it, slowly. They are found instead
+ * by a hash of their UTF-8 bytes, which `TextEncoder.encodeInto` writes into a scratch buffer faster than
+ * JavaScript can read the characters (`npm run bench -- codec-strings` compares the two). Every byte counts: texts built from one template differ only in the numbers in them, anywhere in the
+ * string (hundreds of `DMA PTE for vPFN 0x... already set` lines share their length and most characters,
+ * so a hash of a few sampled characters put them all in one bucket, scanned in full on every lookup).
+ * The few candidates of a hash are compared in full, so which strings are found is exactly the same
+ * either way: only the lookup differs, and frames are byte for byte the same.
  */
+import { murmur3x86View } from './bytes.ts';
 
 /** Strings up to this length go through the Map (message ids, up to about 30 characters, are literals). */
 const SHORT = 32;
 
-/** The signature of a long string: its length and four characters spread over it. */
+const utf8 = new TextEncoder();
+
+/** Scratch for the UTF-8 bytes of one long string (one per thread: the table is not re-entered meanwhile). */
+let scratch = new Uint8Array(1024);
+let scratchView = new DataView(scratch.buffer);
+
+/** The hash of a long string: MurmurHash3 x86_32 of its UTF-8 bytes. */
 function signature(s: string): number {
-  const n = s.length;
-  return (
-    Math.imul(n, 0x9e3779b1) ^
-    s.charCodeAt(0) ^
-    Math.imul(s.charCodeAt(n >> 2), 31) ^
-    Math.imul(s.charCodeAt(n >> 1), 961) ^
-    Math.imul(s.charCodeAt(n - 1), 29791)
-  );
+  if (s.length * 3 > scratch.length) {
+    let size = scratch.length * 2;
+    while (size < s.length * 3) size *= 2;
+    scratch = new Uint8Array(size);
+    scratchView = new DataView(scratch.buffer);
+  }
+  return murmur3x86View(scratchView, scratch, 0, utf8.encodeInto(s, scratch).written);
 }
 
 export class FrameStrings {
