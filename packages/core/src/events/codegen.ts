@@ -94,7 +94,8 @@ function encodeKind(g: Gen, k: CKind, v: string, field: string, M: number): stri
   const call = (code: string) => `w.pos = p; ${code} w.ensure(${M}); b = w.buf; p = w.pos;`;
   switch (k.code) {
     case K.U32:
-      return `if (typeof ${v} !== 'number' || !(${v} >= 0 && ${v} <= 4294967295) || ${v} !== Math.floor(${v})) ${bad('an integer 0..2^32-1')}; if (${v} < 128) b[p++] = ${v}; else p = H.vn(b, p, ${v});`;
+      // (v >>> 0) === v exactly for the integers 0..2^32-1 (and -0, which the range test let through too).
+      return `if (typeof ${v} !== 'number' || ${v} >>> 0 !== ${v}) ${bad('an integer 0..2^32-1')}; if (${v} < 128) b[p++] = ${v}; else p = H.vn(b, p, ${v});`;
     case K.NUM:
       return `if (typeof ${v} !== 'number' || !(${v} >= 0) || !Number.isSafeInteger(${v})) ${bad('a non-negative integer')}; if (${v} < 128) b[p++] = ${v}; else p = H.vn(b, p, ${v});`;
     case K.INT:
@@ -102,7 +103,8 @@ function encodeKind(g: Gen, k: CKind, v: string, field: string, M: number): stri
     case K.U64: {
       const x = `n${g.n++}`;
       // The halves come from one store into a BigUint64Array (bytes.ts U64_SCRATCH): no Number(v).
-      return `if (typeof ${v} !== 'bigint' || ${v} < 0n || ${v} > 18446744073709551615n) ${bad('a bigint 0..2^64-1')}; { H.u64[0] = ${v}; const ${x} = H.u32[${U64_SCRATCH.lo}]; const h${x} = H.u32[${U64_SCRATCH.hi}]; if (h${x} === 0 && ${x} < 128) b[p++] = ${x}; else p = H.vh(b, p, ${x}, h${x}); }`;
+      // asUintN(64, v) === v exactly for 0..2^64-1, and costs less than two bigint comparisons.
+      return `if (typeof ${v} !== 'bigint' || BigInt.asUintN(64, ${v}) !== ${v}) ${bad('a bigint 0..2^64-1')}; { H.u64[0] = ${v}; const ${x} = H.u32[${U64_SCRATCH.lo}]; const h${x} = H.u32[${U64_SCRATCH.hi}]; if (h${x} === 0 && ${x} < 128) b[p++] = ${x}; else p = H.vh(b, p, ${x}, h${x}); }`;
     }
     case K.STR: {
       const r = `s${g.n++}`;
