@@ -11,7 +11,7 @@
  * reserved regions); later devices only check that granule and start pfn agree.
  */
 import { DmasimError, ErrorCode } from '../errors.ts';
-import { IovaDomain, type IovaDomainSnapshot } from '../iova/iova-domain.ts';
+import { IovaDomain, type IovaDomainSnapshot, type IovaStepSink } from '../iova/iova-domain.ts';
 import type { IovaStep } from '../iova/iova-steps.ts';
 import type { HostBridgeWindow } from '../topology/topology.ts';
 import type { IommuDomainType } from '../topology/topology-spec.ts';
@@ -168,7 +168,7 @@ const DEFAULT_PGSIZE_BITMAP = 0x40201000n;
 const DEFAULT_APERTURE_END = (1n << 48n) - 1n;
 
 /** The default domain of one IOMMU group. */
-export class IommuDomain implements TimerOwner {
+export class IommuDomain implements TimerOwner, IovaStepSink {
   readonly kernel: KernelContext;
   readonly id: number;
   /** Current type; DMA_FQ can be downgraded to DMA at init. */
@@ -325,7 +325,7 @@ export class IommuDomain implements TimerOwner {
       startPfn: basePfn,
       cpus: this.kernel.cpus,
       depotTrim: this.depotTrim,
-      onStep: (s) => this.passIovaStep(s),
+      stepSink: this,
     });
     if (this.type === 'dma_fq') {
       if (!this.deferredFlush) {
@@ -444,8 +444,8 @@ export class IommuDomain implements TimerOwner {
     }
   }
 
-  /** Annotates and forwards one record of the IOVA allocator. */
-  private passIovaStep(s: IovaStep): void {
+  /** Annotates and forwards one record of the IOVA allocator (this domain is its allocator's step sink). */
+  iovaStep(s: IovaStep): void {
     if (!this.kernel.tracing) {
       this.ctx.fqQueue = null;
       return;

@@ -81,6 +81,17 @@ export interface IovaDomainOptions {
   search?: 'indexed' | 'linear';
   /** Receives every state-changing step, in kernel order. */
   onStep?: (step: IovaStep) => void;
+  /**
+   * {@link onStep} as an object's method (takes precedence): what an owner with many domains passes
+   * (the IOMMU domain passes itself). A closure per domain made the allocator's step calls see a new call
+   * target with every domain, and V8 deoptimised `flushRcaches` on nearly every call for it.
+   */
+  stepSink?: IovaStepSink;
+}
+
+/** Receives the steps of an {@link IovaDomain} (see {@link IovaDomainOptions.stepSink}). */
+export interface IovaStepSink {
+  iovaStep(step: IovaStep): void;
 }
 
 /** What a tree allocation cost the kernel: iterations of its first-fit walk and passes made. */
@@ -293,7 +304,7 @@ export class IovaDomain {
   private readonly depotTrim: boolean;
   private readonly depotDelay: number;
   private readonly linear: boolean;
-  private readonly onStep: ((step: IovaStep) => void) | undefined;
+  private readonly sink: IovaStepSink | undefined;
   private readonly info = new OpInfo();
   /** Neighbours of the node a successful walk places (its pred and succ). */
   private above = NIL;
@@ -333,7 +344,8 @@ export class IovaDomain {
       throw invalid(`IOVA search must be 'indexed' or 'linear', got ${String(search)}`);
     }
     this.linear = search === 'linear';
-    this.onStep = opts.onStep;
+    const onStep = opts.onStep;
+    this.sink = opts.stepSink ?? (onStep ? { iovaStep: onStep } : undefined);
     this.tree = new IovaTree();
     this.anchor = this.tree.insert(ANCHOR_PFN, ANCHOR_PFN);
     this.cached = this.anchor;
@@ -598,7 +610,7 @@ export class IovaDomain {
       info.pfnLo = pfn;
       info.pfnHi = pfn + pages - 1;
     }
-    if (this.onStep) this.emitAlloc('alloc_iova', 0, pages, limitPfn, sizeAligned, false, pfn >= 0);
+    if (this.sink) this.emitAlloc('alloc_iova', 0, pages, limitPfn, sizeAligned, false, pfn >= 0);
     return pfn;
   }
 
@@ -637,14 +649,14 @@ export class IovaDomain {
     const info = this.info;
     if (n === NIL || n === this.anchor) {
       info.destination = 'not_found';
-      if (this.onStep) this.emitFree(api, cpu, pfn, pages);
+      if (this.sink) this.emitFree(api, cpu, pfn, pages);
       return false;
     }
     info.destination = 'tree';
     info.pfnLo = t.F[n]!;
     info.pfnHi = t.F[n + 1]!;
     this.removeNode(n);
-    if (this.onStep) this.emitFree(api, cpu, pfn, pages);
+    if (this.sink) this.emitFree(api, cpu, pfn, pages);
     return true;
   }
 
@@ -676,7 +688,7 @@ export class IovaDomain {
     info.pfnLo = t.F[n]!;
     info.pfnHi = pfnHi;
     this.removeNode(n);
-    if (this.onStep) this.emitFree('__free_iova', 0, info.pfnLo, -1);
+    if (this.sink) this.emitFree('__free_iova', 0, info.pfnLo, -1);
   }
 
   /**
@@ -696,7 +708,7 @@ export class IovaDomain {
     info.pfnLo = t.F[node]!;
     info.pfnHi = t.F[node + 1]!;
     this.removeNode(node);
-    if (this.onStep) this.emitFree('__free_iova', 0, info.pfnLo, -1);
+    if (this.sink) this.emitFree('__free_iova', 0, info.pfnLo, -1);
   }
 
   /** `__free_iova(iovad, iova)`: removes the node of a range returned earlier (see {@link freeIovaNodeN}). */
@@ -746,8 +758,8 @@ export class IovaDomain {
   reserveIova(pfnLo: bigint, pfnHi: bigint): IovaRange | null {
     if (typeof pfnLo !== 'bigint' || typeof pfnHi !== 'bigint') throw invalid('reserve_iova pfns must be bigints');
     if (pfnLo > this.kernelMaxPfn || pfnHi > this.kernelMaxPfn) {
-      if (this.onStep) {
-        this.onStep({
+      if (this.sink) {
+        this.sink.iovaStep({
           kind: 'iova.reserve',
           pfnLo: Number(pfnLo),
           pfnHi: Number(pfnHi),
@@ -772,7 +784,7 @@ export class IovaDomain {
     const info = this.info;
     info.reset(this.max32);
     const t = this.tree;
-    const stretched: number[] | null = this.onStep ? [] : null;
+    const stretched: number[] | null = this.sink ? [] : null;
     let n = t.lowestHiAtLeast(pfnLo);
     let result = NIL;
     let covered = false;
@@ -797,8 +809,8 @@ export class IovaDomain {
     info.pfnLo = t.F[result]!;
     info.pfnHi = t.F[result + 1]!;
     info.node = result;
-    if (this.onStep) {
-      this.onStep({
+    if (this.sink) {
+      this.sink.iovaStep({
         kind: 'iova.reserve',
         pfnLo: reqLo,
         pfnHi,
@@ -840,7 +852,7 @@ export class IovaDomain {
           info.pfnLo = this.tree.F[n]!;
           info.pfnHi = this.tree.F[n + 1]!;
         }
-        if (this.onStep) this.emitAlloc('alloc_iova_fast', cpu, pages, limitPfn, true, flush, false, pfn);
+        if (this.sink) this.emitAlloc('alloc_iova_fast', cpu, pages, limitPfn, true, flush, false, pfn);
         return pfn;
       }
       if (info.popIndex >= 0) info.phantom = true;
@@ -859,7 +871,7 @@ export class IovaDomain {
       info.pfnHi = lo + size - 1;
     }
     const pfnOut = Math.max(lo, 0);
-    if (this.onStep) this.emitAlloc('alloc_iova_fast', cpu, pages, limitPfn, true, flush, lo >= 0, pfnOut);
+    if (this.sink) this.emitAlloc('alloc_iova_fast', cpu, pages, limitPfn, true, flush, lo >= 0, pfnOut);
     return pfnOut;
   }
 
@@ -914,7 +926,7 @@ export class IovaDomain {
       info.bin = bin;
       info.destination = 'rcache';
       this.rcacheInsert(bin, cpu, pfn);
-      if (this.onStep) this.emitFree('free_iova_fast', cpu, pfn, pages);
+      if (this.sink) this.emitFree('free_iova_fast', cpu, pfn, pages);
       return 'rcache';
     }
     this.freeContaining(pfn, 'free_iova_fast', cpu, pages);
@@ -974,8 +986,8 @@ export class IovaDomain {
           trimAt = this.now + this.depotDelay;
           rc.setTrimAt(bin, trimAt);
         }
-        if (this.onStep) {
-          this.onStep({
+        if (this.sink) {
+          this.sink.iovaStep({
             kind: 'iova.depot',
             action: 'push',
             bin,
@@ -1014,7 +1026,7 @@ export class IovaDomain {
   /** `free_cpu_cached_iovas` for every CPU, then `free_global_cached_iovas`. */
   private flushRcaches(cpu: number): void {
     const rc = this.rcaches;
-    const out: number[] | null = this.onStep ? [] : null;
+    const out: number[] | null = this.sink ? [] : null;
     const perBin = [0, 0, 0, 0, 0, 0];
     let returned = 0;
     let removed = 0;
@@ -1040,8 +1052,8 @@ export class IovaDomain {
         rc.release(m);
       }
     }
-    if (this.onStep) {
-      this.onStep({
+    if (this.sink) {
+      this.sink.iovaStep({
         kind: 'iova.rcache_flush',
         cpu,
         pfnsPerBin: perBin,
@@ -1105,8 +1117,8 @@ export class IovaDomain {
       rc.release(m);
       rc.setTrimAt(bin, this.now + this.depotDelay);
     } else rc.setTrimAt(bin, -1);
-    if (this.onStep) {
-      this.onStep({
+    if (this.sink) {
+      this.sink.iovaStep({
         kind: 'iova.depot',
         action: 'trim',
         bin,
@@ -1138,7 +1150,7 @@ export class IovaDomain {
   ): void {
     const info = this.info;
     const ok = info.source !== 'fail';
-    this.onStep!({
+    this.sink!.iovaStep({
       kind: 'iova.alloc',
       api,
       cpu,
@@ -1173,7 +1185,7 @@ export class IovaDomain {
   private emitFree(api: IovaFreeStep['api'], cpu: number, pfn: number, pages: number): void {
     const info = this.info;
     const tree = info.destination === 'tree';
-    this.onStep!({
+    this.sink!.iovaStep({
       kind: 'iova.free',
       api,
       cpu,
