@@ -43,6 +43,48 @@ export function scenarioTopologySpec(spec: ScenarioSpec, file: string): Topology
   return { ...t, platform };
 }
 
+/** How many built topologies of each kind {@link scenarioTopology} keeps (most recently used). */
+const TOPOLOGY_CACHE = 16;
+/** Generated topologies by their parameters, overrides and file name. */
+const generatedTopologies = new Map<string, Topology>();
+/** Inline topologies by the spec object itself, then by overrides and file name. */
+const inlineTopologies = new WeakMap<TopologySpec, Map<string, Topology>>();
+
+function cached(m: Map<string, Topology>, key: string, build: () => Topology): Topology {
+  const hit = m.get(key);
+  if (hit !== undefined) {
+    m.delete(key);
+    m.set(key, hit);
+    return hit;
+  }
+  const t = build();
+  m.set(key, t);
+  if (m.size > TOPOLOGY_CACHE) m.delete(m.keys().next().value as string);
+  return t;
+}
+
+/**
+ * The scenario's built topology. The scenarios of a sweep mostly share one (a generated machine, or one
+ * inline spec object), and generating and building it (IOMMU groups, ACS, chains) took about a tenth of a
+ * sweep scenario's time; a {@link Topology} is immutable, so every scenario with the same spec, kernel
+ * overrides and file name gets the same one. A topology that fails to build is not kept.
+ */
+function scenarioTopology(spec: ScenarioSpec, file: string): Topology {
+  const ref = spec.topology;
+  const build = () => buildTopology(scenarioTopologySpec(spec, file), file);
+  const key = `${String(spec.kernel?.p2pdmaEnabled)}|${String(spec.kernel?.cpus)}|${file}`;
+  if ('generate' in ref) return cached(generatedTopologies, `${canonicalJson(ref.generate)}|${key}`, build);
+  if ('inline' in ref && typeof ref.inline === 'object' && ref.inline !== null) {
+    let m = inlineTopologies.get(ref.inline);
+    if (m === undefined) {
+      m = new Map();
+      inlineTopologies.set(ref.inline, m);
+    }
+    return cached(m, key, build);
+  }
+  return build();
+}
+
 function resolve(topology: Topology, name: string, field: string, file: string): PciFunction {
   const fn = topology.find(name) ?? topology.functions.find((f) => f.label === name);
   if (!fn)
@@ -73,7 +115,7 @@ function largestMemoryBar(fn: PciFunction): number | undefined {
  *   TOPOLOGY_INVALID (the inline or generated topology)
  */
 export function scenarioToSimConfig(spec: ScenarioSpec, file = '<scenario>'): SimConfig {
-  const topology = buildTopology(scenarioTopologySpec(spec, file), file);
+  const topology = scenarioTopology(spec, file);
   const kdef = defaultKernelConfig(topology);
   const k = spec.kernel ?? {};
   const cpus = k.cpus ?? kdef.cpus;

@@ -293,3 +293,36 @@ test('kernel switches reach the run: 6.19-era vfio-pci refuses pinning importers
   const ok = runScenario({ ...pinning, kernel: { vfioPinAllowed: true } });
   assert.ok(ok.modes.bus_addr > 0);
 });
+
+test('scenarios with the same topology spec share one built topology; other overrides or files get their own', async () => {
+  const { scenarioToSimConfig } = await import('./scenario-config.ts');
+  const gen = (seed: number, cpus?: number): ScenarioSpec =>
+    validateScenario({
+      kind: 'dmasim-scenario',
+      version: 1,
+      seed,
+      topology: { generate: { sockets: 2, devices: 8, seed: 7 } },
+      iommu: { mode: 'dma-fq' },
+      importers: [{ device: 'NIC0' }],
+      exporters: [{ device: 'GPU0', bar: 1 }],
+      ...(cpus !== undefined ? { kernel: { cpus } } : {}),
+      workload: { buffers: { count: 1, size: { fixed: '64KiB' }, ranges: 1 }, operations: 4 },
+    } as unknown as ScenarioSpec);
+  const a = scenarioToSimConfig(gen(1));
+  const b = scenarioToSimConfig(gen(2));
+  assert.equal(a.topology, b.topology, 'a second seed of the same machine reuses its topology');
+  assert.notEqual(scenarioToSimConfig(gen(1, 2)).topology, a.topology, 'a kernel cpus override is another platform');
+  assert.equal(scenarioToSimConfig(gen(1, 2)).topology.platform.onlineCpus, 2);
+  assert.notEqual(scenarioToSimConfig(gen(1), 'other.yaml').topology, a.topology, 'messages name the file');
+  const inline = t1Scenario();
+  const c = scenarioToSimConfig(inline);
+  assert.equal(
+    scenarioToSimConfig({ ...inline, seed: 99 }).topology,
+    c.topology,
+    'one inline spec object, one topology',
+  );
+  // Nothing of a run stays in the shared topology: a run after others on it is the same as before them.
+  const first = runScenario(gen(3), { validate: false });
+  for (const seed of [4, 5, 6]) runScenario(gen(seed), { validate: false });
+  assert.deepEqual(runScenario(gen(3), { validate: false }), first);
+});
