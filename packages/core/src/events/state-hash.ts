@@ -26,7 +26,28 @@ export class Fnv1a64 {
 
   /** Feeds the UTF-8 encoding of `s`. */
   text(s: string): void {
-    for (let i = 0; i < s.length; i++) {
+    // ASCII (nearly all of a snapshot) with the state in locals: the same steps as byte(), without a field
+    // load and store per byte. (m / 2^32) | 0 is the floor: m = lo * 0x1b3 < 2^41.
+    let hi = this.hi;
+    let lo = this.lo;
+    const n = s.length;
+    let i = 0;
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      lo = (lo ^ c) >>> 0;
+      const m = lo * 0x1b3;
+      hi = (hi * 0x1b3 + ((m / 0x100000000) | 0) + ((lo << 8) >>> 0)) >>> 0;
+      lo = m >>> 0;
+    }
+    this.hi = hi;
+    this.lo = lo;
+    if (i < n) this.textFrom(s, i);
+  }
+
+  /** {@link text} from position `i` on, byte by byte (the general path, for text with non-ASCII). */
+  private textFrom(s: string, from: number): void {
+    for (let i = from; i < s.length; i++) {
       let c = s.charCodeAt(i);
       if (c < 0x80) {
         this.byte(c);
