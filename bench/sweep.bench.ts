@@ -1,7 +1,7 @@
 /**
  * Sweep benchmarks (issue 6): scenarios/s of the standard sweep embedded and distributed (one and two
- * worker processes on this machine, against a real redis-server), the distributed/embedded ratio, the
- * per-shard queue overhead, and the coordinator's heap while it drives a 10^6-scenario sweep. Group
+ * worker processes on this machine, against a real redis-server), the distributed/embedded ratio as the
+ * median of `DMASIM_BENCH_ROUNDS` (default 5) pairs of runs back to back, the per-shard queue overhead, and the coordinator's heap while it drives a 10^6-scenario sweep. Group
  * `sweep-events` (issue 7 (a)): the same distributed sweep with every event published to JetStream vs
  * events off, as the median of repeated pairs of runs ({@link eventsOverhead}).
  *
@@ -324,35 +324,58 @@ export const benchmarks: Benchmark[] = [
     name: 'sweep',
     async run() {
       const { sweep } = loadStandard('probe');
+      const rounds = Math.max(1, Number.parseInt(process.env.DMASIM_BENCH_ROUNDS ?? '', 10) || 5);
       const pool = new ScenarioPool({ threads });
-      await embeddedRun(`warm-${randomUUID().slice(0, 8)}`, pool);
-      const embeddedS = await embeddedRun(`emb-${randomUUID().slice(0, 8)}`, pool);
-      await pool.close();
-      const embeddedRate = sweep.size / embeddedS;
-
       const redis = await startRedis({ appendonly: false });
       const workers: ChildProcess[] = [];
       const startWorkers = async (n: number, t: number): Promise<void> => {
         for (let i = 0; i < n; i++) workers.push(await startWorker(redis.url, t, `bench-${i}`));
       };
       const stopWorkers = (): Promise<void> => stopProcesses(workers.splice(0));
-      let one: number;
-      let two: number;
+      const id = (what: string) => `${what}-${randomUUID().slice(0, 8)}`;
+      // Each distributed run is paired with an embedded run right before or after it (the order alternates),
+      // so that the machine's drift falls on both; idle workers block on Redis and take no CPU meanwhile.
+      const phase = async (): Promise<{ embedded: number[]; distributed: number[] }> => {
+        await embeddedRun(id('warm-emb'), pool);
+        await distributedRun(redis.url, id('warm-dist'));
+        const embedded: number[] = [];
+        const distributed: number[] = [];
+        for (let r = 0; r < rounds; r++) {
+          if (r % 2 === 0) {
+            embedded.push(await embeddedRun(id('emb'), pool));
+            distributed.push(await distributedRun(redis.url, id('dist')));
+          } else {
+            distributed.push(await distributedRun(redis.url, id('dist')));
+            embedded.push(await embeddedRun(id('emb'), pool));
+          }
+        }
+        return { embedded, distributed };
+      };
+      let one: { embedded: number[]; distributed: number[] };
+      let two: { embedded: number[]; distributed: number[] };
       try {
         await startWorkers(1, threads);
-        await distributedRun(redis.url, `warm1-${randomUUID().slice(0, 8)}`);
-        one = await distributedRun(redis.url, `d1-${randomUUID().slice(0, 8)}`);
+        one = await phase();
         await stopWorkers();
         await startWorkers(2, Math.max(1, Math.floor(threads / 2)));
-        await distributedRun(redis.url, `warm2-${randomUUID().slice(0, 8)}`);
-        two = await distributedRun(redis.url, `d2-${randomUUID().slice(0, 8)}`);
+        two = await phase();
       } finally {
         await stopWorkers();
         await redis.stop();
+        await pool.close();
       }
-      const oneRate = sweep.size / one;
-      const twoRate = sweep.size / two;
-      const overheadMs = ((one - embeddedS) * 1000) / sweep.shardCount;
+      const embeddedS = median([...one.embedded, ...two.embedded]);
+      const embeddedRate = sweep.size / embeddedS;
+      const oneRate = sweep.size / median(one.distributed);
+      const twoRate = sweep.size / median(two.distributed);
+      // Per pair: distributed rate / embedded rate of the same round = embedded seconds / distributed seconds.
+      const pairRatios = (p: { embedded: number[]; distributed: number[] }) =>
+        p.distributed.map((d, i) => (p.embedded[i] as number) / d);
+      const oneRatio = median(pairRatios(one));
+      const twoRatio = median(pairRatios(two));
+      const overheadMs =
+        (median(one.distributed.map((d, i) => d - (one.embedded[i] as number))) * 1000) / sweep.shardCount;
+      const spread = (xs: number[]) => ({ min: round3(Math.min(...xs)), max: round3(Math.max(...xs)) });
 
       // Coordinator heap while driving a 10^6-scenario sweep (shards finish instantly; the coordinator,
       // the lazy expansion and the queue bookkeeping are what is measured).
@@ -395,16 +418,37 @@ export const benchmarks: Benchmark[] = [
       clearInterval(sampler);
       peak = Math.max(peak, process.memoryUsage().heapUsed);
       return [
-        result('sweep.embedded', 'scenarios/s', embeddedRate, null, { scenarios: sweep.size, threads }),
-        result('sweep.distributed.1worker', 'scenarios/s', oneRate, embeddedRate, { threadsPerWorker: threads }),
+        result('sweep.embedded', 'scenarios/s', embeddedRate, null, {
+          scenarios: sweep.size,
+          threads,
+          runs: 2 * rounds,
+          statistic: 'median',
+        }),
+        result('sweep.distributed.1worker', 'scenarios/s', oneRate, embeddedRate, {
+          threadsPerWorker: threads,
+          runs: rounds,
+          pairedRatio: round3(oneRatio),
+          perPair: pairRatios(one).map(round3),
+          ...spread(pairRatios(one)),
+        }),
         result('sweep.distributed.2workers', 'scenarios/s', twoRate, embeddedRate, {
           threadsPerWorker: Math.max(1, Math.floor(threads / 2)),
-          target: '>= 0.8 of embedded',
-          met: twoRate / embeddedRate >= 0.8,
+          runs: rounds,
+          pairedRatio: round3(twoRatio),
+          perPair: pairRatios(two).map(round3),
+          ...spread(pairRatios(two)),
+          target: '>= 0.8 of embedded (median of the per-pair ratios)',
+          met: twoRatio >= 0.8,
+        }),
+        result('sweep.distributed.2workers_paired_ratio', 'ratio', twoRatio, null, {
+          what: 'median over rounds of (embedded seconds / two-worker seconds), each pair run back to back',
+          target: '>= 0.8',
+          met: twoRatio >= 0.8,
         }),
         result('sweep.queue_overhead_per_shard', 'ms', overheadMs, null, {
           shards: sweep.shardCount,
           shardSize: sweep.shardSize,
+          statistic: 'median over rounds of (one-worker seconds - embedded seconds) / shards',
         }),
         result('sweep.coordinator_heap_peak_1e6', 'MiB', peak / 2 ** 20, 256, {
           scenarios: big.size,
