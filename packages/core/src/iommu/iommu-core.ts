@@ -73,12 +73,7 @@ export function iommuMapNosync(
     return { errno: -Errno.EADDRINUSE, collision: 'fail', overlap };
   }
   if (outcome.collision === 'keep' && outcome.firstCollision !== null) {
-    domain.log(
-      null,
-      'err',
-      'intel_iommu.pte_already_set',
-      `ERROR: DMA PTE for vPFN 0x${hexBare(outcome.firstCollision >> 12n)} already set`,
-    );
+    domain.log(null, 'err', 'intel_iommu.pte_already_set', domain.pteAlreadySetText(outcome.firstCollision));
   }
   if (domain.kernel.tracing) {
     const step: IommuMapStep = {
