@@ -47,6 +47,48 @@ function describe(e: unknown): string {
   return String(e);
 }
 
+/**
+ * Runs one export so that `done` gets exactly one result whatever the exporter does (a throw becomes a
+ * FAILED result); a failure calls `failed` and is reported once per key.
+ */
+function guardedExport(
+  reports: ReportOnce,
+  key: string,
+  what: string,
+  failed: () => void,
+  run: (finish: (r: ExportResult) => void) => void,
+  done: (r: ExportResult) => void,
+): void {
+  let called = false;
+  const finish = (r: ExportResult): void => {
+    if (called) return;
+    called = true;
+    if (r.code !== ExportResultCode.SUCCESS) {
+      failed();
+      reports.once(
+        key,
+        `telemetry: exporting ${what} failed: ${describe(r.error ?? 'unknown error')}; ` +
+          'the sweep goes on, later failures of this exporter are not reported',
+      );
+    }
+    done(r);
+  };
+  try {
+    run(finish);
+  } catch (e) {
+    finish({ code: ExportResultCode.FAILED, error: e instanceof Error ? e : new Error(String(e)) });
+  }
+}
+
+/** Awaits a flush or shutdown of an exporter; a failure is reported once per key, never thrown. */
+async function guardedCall(reports: ReportOnce, key: string, what: string, call: () => Promise<void>): Promise<void> {
+  try {
+    await call();
+  } catch (e) {
+    reports.once(key, `telemetry: ${what} failed: ${describe(e)}`);
+  }
+}
+
 /** A span exporter that never throws and reports its first failure once. */
 export class GuardedSpanExporter implements SpanExporter {
   private readonly inner: SpanExporter;
@@ -62,47 +104,26 @@ export class GuardedSpanExporter implements SpanExporter {
   }
 
   export(spans: ReadableSpan[], done: (r: ExportResult) => void): void {
-    let called = false;
-    const finish = (r: ExportResult): void => {
-      if (called) return;
-      called = true;
-      if (r.code !== ExportResultCode.SUCCESS) {
-        this.failures++;
-        this.reports.once(
-          `span:${this.name}`,
-          `telemetry: exporting spans to ${this.name} failed: ${describe(r.error ?? 'unknown error')}; ` +
-            'the sweep goes on, later failures of this exporter are not reported',
-        );
-      }
-      done(r);
-    };
-    try {
-      this.inner.export(spans, finish);
-    } catch (e) {
-      finish({ code: ExportResultCode.FAILED, error: e instanceof Error ? e : new Error(String(e)) });
-    }
+    guardedExport(
+      this.reports,
+      `span:${this.name}`,
+      `spans to ${this.name}`,
+      () => this.failures++,
+      (finish) => this.inner.export(spans, finish),
+      done,
+    );
   }
 
-  async shutdown(): Promise<void> {
-    try {
-      await this.inner.shutdown();
-    } catch (e) {
-      this.reports.once(
-        `span-shutdown:${this.name}`,
-        `telemetry: closing the span exporter ${this.name} failed: ${describe(e)}`,
-      );
-    }
+  shutdown(): Promise<void> {
+    return guardedCall(this.reports, `span-shutdown:${this.name}`, `closing the span exporter ${this.name}`, () =>
+      this.inner.shutdown(),
+    );
   }
 
-  async forceFlush(): Promise<void> {
-    try {
+  forceFlush(): Promise<void> {
+    return guardedCall(this.reports, `span-flush:${this.name}`, `flushing the span exporter ${this.name}`, async () => {
       await this.inner.forceFlush?.();
-    } catch (e) {
-      this.reports.once(
-        `span-flush:${this.name}`,
-        `telemetry: flushing the span exporter ${this.name} failed: ${describe(e)}`,
-      );
-    }
+    });
   }
 }
 
@@ -120,51 +141,30 @@ export class GuardedMetricExporter implements PushMetricExporter {
   }
 
   export(metrics: ResourceMetrics, done: (r: ExportResult) => void): void {
-    let called = false;
-    const finish = (r: ExportResult): void => {
-      if (called) return;
-      called = true;
-      if (r.code !== ExportResultCode.SUCCESS) {
-        this.failures++;
-        this.reports.once(
-          `metric:${this.name}`,
-          `telemetry: exporting metrics to ${this.name} failed: ${describe(r.error ?? 'unknown error')}; ` +
-            'the sweep goes on, later failures of this exporter are not reported',
-        );
-      }
-      done(r);
-    };
-    try {
-      this.inner.export(metrics, finish);
-    } catch (e) {
-      finish({ code: ExportResultCode.FAILED, error: e instanceof Error ? e : new Error(String(e)) });
-    }
+    guardedExport(
+      this.reports,
+      `metric:${this.name}`,
+      `metrics to ${this.name}`,
+      () => this.failures++,
+      (finish) => this.inner.export(metrics, finish),
+      done,
+    );
   }
 
   selectAggregationTemporality(t: InstrumentType): AggregationTemporality {
     return this.inner.selectAggregationTemporality?.(t) ?? AggregationTemporality.CUMULATIVE;
   }
 
-  async forceFlush(): Promise<void> {
-    try {
-      await this.inner.forceFlush();
-    } catch (e) {
-      this.reports.once(
-        `metric-flush:${this.name}`,
-        `telemetry: flushing the metric exporter ${this.name} failed: ${describe(e)}`,
-      );
-    }
+  forceFlush(): Promise<void> {
+    return guardedCall(this.reports, `metric-flush:${this.name}`, `flushing the metric exporter ${this.name}`, () =>
+      this.inner.forceFlush(),
+    );
   }
 
-  async shutdown(): Promise<void> {
-    try {
-      await this.inner.shutdown();
-    } catch (e) {
-      this.reports.once(
-        `metric-shutdown:${this.name}`,
-        `telemetry: closing the metric exporter ${this.name} failed: ${describe(e)}`,
-      );
-    }
+  shutdown(): Promise<void> {
+    return guardedCall(this.reports, `metric-shutdown:${this.name}`, `closing the metric exporter ${this.name}`, () =>
+      this.inner.shutdown(),
+    );
   }
 }
 
