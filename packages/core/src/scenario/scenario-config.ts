@@ -43,25 +43,19 @@ export function scenarioTopologySpec(spec: ScenarioSpec, file: string): Topology
   return { ...t, platform };
 }
 
-/** How many built topologies of each kind {@link scenarioTopology} keeps (most recently used). */
+/** How many built topologies {@link scenarioTopology} keeps (the most recently used). */
 const TOPOLOGY_CACHE = 16;
-/** Generated topologies by their parameters, overrides and file name. */
-const generatedTopologies = new Map<string, Topology>();
-/** Inline topologies by the spec object itself, then by overrides and file name. */
-const inlineTopologies = new WeakMap<TopologySpec, Map<string, Topology>>();
-
-function cached(m: Map<string, Topology>, key: string, build: () => Topology): Topology {
-  const hit = m.get(key);
-  if (hit !== undefined) {
-    m.delete(key);
-    m.set(key, hit);
-    return hit;
-  }
-  const t = build();
-  m.set(key, t);
-  if (m.size > TOPOLOGY_CACHE) m.delete(m.keys().next().value as string);
-  return t;
-}
+/**
+ * And how many PCI functions they may hold together: a sweep over sixteen 10,000-device machines must not
+ * keep them all alive. A topology larger than this alone is built per scenario, as before.
+ */
+const TOPOLOGY_CACHE_FUNCTIONS = 40_000;
+/** Built topologies by spec (generate parameters, or an inline spec object's number), overrides and file. */
+const builtTopologies = new Map<string, Topology>();
+let builtFunctions = 0;
+/** A number for each inline topology spec object seen (the cache key of its topologies). */
+const inlineIds = new WeakMap<object, number>();
+let nextInlineId = 0;
 
 /**
  * The scenario's built topology. The scenarios of a sweep mostly share one (a generated machine, or one
@@ -72,17 +66,33 @@ function cached(m: Map<string, Topology>, key: string, build: () => Topology): T
 function scenarioTopology(spec: ScenarioSpec, file: string): Topology {
   const ref = spec.topology;
   const build = () => buildTopology(scenarioTopologySpec(spec, file), file);
-  const key = `${String(spec.kernel?.p2pdmaEnabled)}|${String(spec.kernel?.cpus)}|${file}`;
-  if ('generate' in ref) return cached(generatedTopologies, `${canonicalJson(ref.generate)}|${key}`, build);
-  if ('inline' in ref && typeof ref.inline === 'object' && ref.inline !== null) {
-    let m = inlineTopologies.get(ref.inline);
-    if (m === undefined) {
-      m = new Map();
-      inlineTopologies.set(ref.inline, m);
+  let what: string;
+  if ('generate' in ref) what = `g${canonicalJson(ref.generate)}`;
+  else if ('inline' in ref && typeof ref.inline === 'object' && ref.inline !== null) {
+    let id = inlineIds.get(ref.inline);
+    if (id === undefined) {
+      id = nextInlineId++;
+      inlineIds.set(ref.inline, id);
     }
-    return cached(m, key, build);
+    what = `i${id}`;
+  } else return build();
+  const key = `${what}|${String(spec.kernel?.p2pdmaEnabled)}|${String(spec.kernel?.cpus)}|${file}`;
+  const hit = builtTopologies.get(key);
+  if (hit !== undefined) {
+    builtTopologies.delete(key);
+    builtTopologies.set(key, hit);
+    return hit;
   }
-  return build();
+  const t = build();
+  if (t.functions.length > TOPOLOGY_CACHE_FUNCTIONS) return t;
+  builtTopologies.set(key, t);
+  builtFunctions += t.functions.length;
+  while (builtTopologies.size > TOPOLOGY_CACHE || builtFunctions > TOPOLOGY_CACHE_FUNCTIONS) {
+    const [oldest, old] = builtTopologies.entries().next().value as [string, Topology];
+    builtTopologies.delete(oldest);
+    builtFunctions -= old.functions.length;
+  }
+  return t;
 }
 
 function resolve(topology: Topology, name: string, field: string, file: string): PciFunction {

@@ -321,6 +321,12 @@ test('scenarios with the same topology spec share one built topology; other over
     c.topology,
     'one inline spec object, one topology',
   );
+  // The cache is bounded: after sixteen other machines the first is built again.
+  const oldest = t1Scenario();
+  const m1 = scenarioToSimConfig(oldest).topology;
+  assert.equal(scenarioToSimConfig(oldest).topology, m1);
+  for (let k = 0; k < 16; k++) scenarioToSimConfig(t1Scenario());
+  assert.notEqual(scenarioToSimConfig(oldest).topology, m1);
   // Nothing of a run stays in the shared topology: a run after others on it is the same as before them.
   const first = runScenario(gen(3), { validate: false });
   for (const seed of [4, 5, 6]) runScenario(gen(seed), { validate: false });
