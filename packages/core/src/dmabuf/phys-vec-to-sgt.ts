@@ -179,6 +179,46 @@ function hazard(
   });
 }
 
+/*
+ * The two hazard texts of a multi-range IOVA mapping, one string per distinct set of values: every such
+ * mapping of a workload raises them again with the same few buffer sizes and policies, and formatting
+ * bigints anew each time was a visible part of a sweep's time. Bounded (cleared when full).
+ */
+const overlapTexts = new Map<string, string>();
+const tailTexts = new Map<bigint, Map<bigint, string>>();
+let tailTextCount = 0;
+const TEXT_CACHE = 4096;
+
+function linkOverlapText(range: number, policy: string | undefined): string {
+  const key = `${range}:${policy}`;
+  let t = overlapTexts.get(key);
+  if (t === undefined) {
+    if (overlapTexts.size >= TEXT_CACHE) overlapTexts.clear();
+    t = `range ${range} linked at offset 0, over range 0 (IOMMU link collision policy: ${policy})`;
+    overlapTexts.set(key, t);
+  }
+  return t;
+}
+
+function unmappedTailText(mapped: bigint, want: bigint): string {
+  let t = tailTexts.get(want)?.get(mapped);
+  if (t === undefined) {
+    if (tailTextCount >= TEXT_CACHE) {
+      tailTexts.clear();
+      tailTextCount = 0;
+    }
+    let byWant = tailTexts.get(want);
+    if (byWant === undefined) {
+      byWant = new Map();
+      tailTexts.set(want, byWant);
+    }
+    t = `only 0x${mapped.toString(16)} of 0x${want.toString(16)} bytes of the IOVA block are mapped: device accesses beyond fault`;
+    byWant.set(mapped, t);
+    tailTextCount++;
+  }
+  return t;
+}
+
 /**
  * `dma_buf_phys_vec_to_sgt(attach, provider, phys_vec, nr_ranges, size, dir)` (kernel-model.md 3.2).
  *
@@ -299,13 +339,7 @@ export function dmaBufPhysVecToSgt(
       const res = dmaIovaLink(dev, state, r.paddr, 0n, r.len, dir, attrs, opts);
       if (i > 0 && !warnings.includes('link_overlap')) {
         warnings = withWarning(warnings, 'link_overlap');
-        hazard(
-          env,
-          'link_overlap',
-          `range ${i} linked at offset 0, over range 0 (IOMMU link collision policy: ${dev.domain?.linkCollision})`,
-          state.addr,
-          r.len,
-        );
+        hazard(env, 'link_overlap', linkOverlapText(i, dev.domain?.linkCollision), state.addr, r.len);
       }
       if (!res.ok) return fail(res.errno, i);
       mappedLen += r.len;
@@ -338,13 +372,7 @@ export function dmaBufPhysVecToSgt(
       const want = alignUp(size, granule);
       const mapped = dev.domain.pageTable.mappedBytesIn(state.addr, want);
       if (mapped < want) {
-        hazard(
-          env,
-          'unmapped_tail',
-          `only 0x${mapped.toString(16)} of 0x${want.toString(16)} bytes of the IOVA block are mapped: device accesses beyond fault`,
-          state.addr + mapped,
-          want - mapped,
-        );
+        hazard(env, 'unmapped_tail', unmappedTailText(mapped, want), state.addr + mapped, want - mapped);
       }
     }
   }
