@@ -91,10 +91,19 @@ const SAFE_STRING = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/;
  * domain), and sorting their keys anew for each was most of the time of a state hash. A hit is checked
  * key by key against the list it was made from, so the order is always the sorted order of `keys`.
  */
-const keyOrders = new Map<string, { readonly keys: readonly string[]; readonly sorted: readonly string[] }[]>();
+interface KeyOrder {
+  readonly keys: readonly string[];
+  readonly sorted: readonly string[];
+  /** `"key":` of each sorted key, as canonical JSON writes it (the key's JSON string and the colon). */
+  readonly heads: readonly string[];
+}
+const keyOrders = new Map<string, KeyOrder[]>();
 
-function sortedKeys(keys: string[]): readonly string[] {
-  if (keys.length < 2) return keys;
+function keyHead(k: string): string {
+  return `${SAFE_STRING.test(k) ? `"${k}"` : JSON.stringify(k)}:`;
+}
+
+function keyOrder(keys: string[]): KeyOrder {
   const first = keys[0]!;
   let list = keyOrders.get(first);
   if (list !== undefined) {
@@ -107,17 +116,32 @@ function sortedKeys(keys: string[]): readonly string[] {
           break;
         }
       }
-      if (same) return c.sorted;
+      if (same) return c;
     }
   }
-  const sorted = [...keys].sort();
+  const sorted = keys.length < 2 ? keys : [...keys].sort();
+  const order = { keys, sorted, heads: sorted.map(keyHead) };
   // Bounded: objects with data-dependent keys (maps turned into objects) must not grow it forever.
   if (list === undefined && keyOrders.size < 4096) {
     list = [];
     keyOrders.set(first, list);
   }
-  if (list !== undefined && list.length < 16) list.push({ keys, sorted });
-  return sorted;
+  if (list !== undefined && list.length < 16) list.push(order);
+  return order;
+}
+
+/** Scratch for the decimal digits of an integer (at most 16 for a safe integer). */
+const DIGITS = new Uint8Array(16);
+
+/** Feeds `JSON.stringify(v)` of a number that is an integer 0 <= v <= 2^53 - 1, without the string. */
+function feedNatural(h: Fnv1a64, v: number): void {
+  let n = 0;
+  do {
+    const q = Math.floor(v / 10);
+    DIGITS[n++] = 0x30 + (v - q * 10);
+    v = q;
+  } while (v > 0);
+  while (n > 0) h.byte(DIGITS[--n]!);
 }
 
 function feed(h: Fnv1a64, v: unknown): void {
@@ -131,8 +155,11 @@ function feed(h: Fnv1a64, v: unknown): void {
     } else {
       h.text(JSON.stringify(v));
     }
-  } else if (typeof v === 'number' || typeof v === 'boolean') {
-    h.text(JSON.stringify(v));
+  } else if (typeof v === 'number') {
+    if (v >= 0 && v <= Number.MAX_SAFE_INTEGER && Number.isInteger(v)) feedNatural(h, v);
+    else h.text(JSON.stringify(v));
+  } else if (typeof v === 'boolean') {
+    h.text(v ? 'true' : 'false');
   } else if (typeof v === 'bigint') {
     h.text('"0x');
     h.text(v.toString(16));
@@ -146,18 +173,19 @@ function feed(h: Fnv1a64, v: unknown): void {
     h.byte(0x5d);
   } else if (typeof v === 'object') {
     const o = v as Record<string, unknown>;
-    const keys = sortedKeys(Object.keys(o));
     h.byte(0x7b);
-    let first = true;
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i]!;
-      const x = o[k];
-      if (x === undefined) continue;
-      if (!first) h.byte(0x2c);
-      first = false;
-      feed(h, k);
-      h.byte(0x3a);
-      feed(h, x);
+    const all = Object.keys(o);
+    if (all.length > 0) {
+      const { sorted, heads } = keyOrder(all);
+      let first = true;
+      for (let i = 0; i < sorted.length; i++) {
+        const x = o[sorted[i]!];
+        if (x === undefined) continue;
+        if (!first) h.byte(0x2c);
+        first = false;
+        h.text(heads[i]!);
+        feed(h, x);
+      }
     }
     h.byte(0x7d);
   } else {
