@@ -550,13 +550,12 @@ export class RunStats {
     const d = sim.domainList().find((x) => x.id === id)!;
     const iova = d.iova;
     if (!iova) return 0;
-    const snap = d.snapshot();
     const shift = BigInt(d.shift);
     const held: number[] = [];
-    for (const bin of snap.iova?.magazines ?? [])
-      for (const c of bin) for (const p of [...c.loaded, ...c.prev]) held.push(Number(p));
-    for (const bin of snap.iova?.depots ?? []) for (const m of bin) for (const p of m) held.push(Number(p));
-    for (const q of snap.flushQueue?.queues ?? []) for (const e of q) held.push(Number(e.pfn));
+    // The range caches and flush queues directly: a whole domain snapshot (page table included) for
+    // these was a visible part of a sweep scenario's time.
+    iova.collectCachedPfns(held);
+    for (const q of d.flushQueue?.snapshot().queues ?? []) for (const e of q) held.push(Number(e.pfn));
     for (const m of sim.mappings.values()) {
       if (m.attachment.importer.domain !== d) continue;
       if (m.mode === 'iova' && m.sgt?.state) held.push(Number(m.sgt.state.addr >> shift));
