@@ -1031,9 +1031,11 @@ export class IovaDomain {
     let returned = 0;
     let removed = 0;
     let magazinesFreed = 0;
-    // Most of the 2 x 6 magazines of each CPU are empty (a 64-CPU machine has 768): skip those, and make
-    // no array per pair.
+    // Most of the 2 x 6 magazines of each CPU are empty (a 64-CPU machine has 768): skip the CPUs whose
+    // magazines never got a pfn since they were last emptied, and the empty magazines of the others.
     for (let c = 0; c < this.cpus; c++) {
+      if (rc.cpuUsed[c] === 0) continue;
+      rc.cpuUsed[c] = 0;
       for (let b = 0; b < IOVA_RANGE_CACHE_MAX_SIZE; b++) {
         const k = b * this.cpus + c;
         for (let j = 0; j < 2; j++) {

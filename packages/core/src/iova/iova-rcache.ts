@@ -72,9 +72,16 @@ export class IovaRcaches {
    */
   private earliest = -1;
   private readonly pool: IovaMagazine[] = [];
+  /**
+   * 1 for a CPU whose magazines may hold pfns (set by {@link push} and {@link depotPopToLoaded}, the only
+   * ways in), 0 for one whose magazines are all empty: a flush skips those (a 64-CPU machine whose
+   * workload runs on a few CPUs has hundreds of empty magazines). Cleared by whoever empties them.
+   */
+  readonly cpuUsed: Uint8Array;
 
   constructor(cpus: number) {
     this.cpus = cpus;
+    this.cpuUsed = new Uint8Array(cpus);
     const n = IOVA_RANGE_CACHE_MAX_SIZE * cpus;
     this.loaded = Array.from({ length: n }, () => new IovaMagazine());
     this.prev = Array.from({ length: n }, () => new IovaMagazine());
@@ -115,6 +122,7 @@ export class IovaRcaches {
   push(bin: number, cpu: number, pfn: number): void {
     const m = this.loaded[bin * this.cpus + cpu]!;
     m.pfns[m.size++] = pfn;
+    this.cpuUsed[cpu] = 1;
   }
 
   /** The pop of `iova_magazine_pop`: takes slot `i` of `loaded` and moves the top entry into it. */
@@ -139,6 +147,7 @@ export class IovaRcaches {
     const k = bin * this.cpus + cpu;
     this.release(this.loaded[k]!);
     this.loaded[k] = this.depot[bin]!.pop()!;
+    this.cpuUsed[cpu] = 1;
   }
 
   /** Takes the depot's top magazine off the depot (the caller empties it and calls {@link release}). */
@@ -160,6 +169,7 @@ export class IovaRcaches {
   clearAll(): void {
     for (const m of this.loaded) m.size = 0;
     for (const m of this.prev) m.size = 0;
+    this.cpuUsed.fill(0);
     for (const d of this.depot) while (d.length !== 0) this.release(d.pop()!);
   }
 
