@@ -46,11 +46,6 @@ export function alignUp(x: bigint, g: bigint): bigint {
   return BigInt.asUintN(64, x + g - 1n) & -g;
 }
 
-/** `x` is a multiple of the power of two `g`. */
-export function isAligned(x: bigint, g: bigint): boolean {
-  return (x & (g - 1n)) === 0n;
-}
-
 /** `%016llx` with a `0x` prefix, as the kernel's `%pa`/`%pad` and the iommu tracepoints print. */
 export function hex16(x: bigint): string {
   return `0x${x.toString(16).padStart(16, '0')}`;
