@@ -26,6 +26,7 @@ import { DmaAttr } from '../iommu/dma-mapping.ts';
 import { Errno } from '../iommu/errno.ts';
 import type { MapTypeName } from '../p2p/map-type.ts';
 import type { P2pdmaProvider } from '../p2p/p2pdma-state.ts';
+import { TextCache } from '../text-cache.ts';
 import type { PhysRange, SgEntry } from './dmabuf-types.ts';
 import { calcSgNents, fillSgEntries, mappedLenIs32, maxSgEntrySize, type SgChunk } from './sg-table.ts';
 
@@ -179,44 +180,28 @@ function hazard(
   });
 }
 
-/*
- * The two hazard texts of a multi-range IOVA mapping, one string per distinct set of values: every such
- * mapping of a workload raises them again with the same few buffer sizes and policies, and formatting
- * bigints anew each time was a visible part of a sweep's time. Bounded (cleared when full).
- */
-const overlapTexts = new Map<string, string>();
-const tailTexts = new Map<bigint, Map<bigint, string>>();
-let tailTextCount = 0;
-const TEXT_CACHE = 4096;
+/** The two hazard texts of a multi-range IOVA mapping: the same few buffer sizes and policies recur. */
+const overlapTexts = new TextCache<string>();
+const tailTexts = new TextCache<bigint>();
 
 function linkOverlapText(range: number, policy: string | undefined): string {
   const key = `${range}:${policy}`;
-  let t = overlapTexts.get(key);
-  if (t === undefined) {
-    if (overlapTexts.size >= TEXT_CACHE) overlapTexts.clear();
-    t = `range ${range} linked at offset 0, over range 0 (IOMMU link collision policy: ${policy})`;
-    overlapTexts.set(key, t);
-  }
-  return t;
+  return (
+    overlapTexts.get(key) ??
+    overlapTexts.set(key, `range ${range} linked at offset 0, over range 0 (IOMMU link collision policy: ${policy})`)
+  );
 }
 
 function unmappedTailText(mapped: bigint, want: bigint): string {
-  let t = tailTexts.get(want)?.get(mapped);
-  if (t === undefined) {
-    if (tailTextCount >= TEXT_CACHE) {
-      tailTexts.clear();
-      tailTextCount = 0;
-    }
-    let byWant = tailTexts.get(want);
-    if (byWant === undefined) {
-      byWant = new Map();
-      tailTexts.set(want, byWant);
-    }
-    t = `only 0x${mapped.toString(16)} of 0x${want.toString(16)} bytes of the IOVA block are mapped: device accesses beyond fault`;
-    byWant.set(mapped, t);
-    tailTextCount++;
-  }
-  return t;
+  // Both are below 2^64: one bigint key for the pair.
+  const key = (want << 64n) | mapped;
+  return (
+    tailTexts.get(key) ??
+    tailTexts.set(
+      key,
+      `only 0x${mapped.toString(16)} of 0x${want.toString(16)} bytes of the IOVA block are mapped: device accesses beyond fault`,
+    )
+  );
 }
 
 /**

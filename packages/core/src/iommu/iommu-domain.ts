@@ -25,7 +25,7 @@ import type {
   KernelLogStep,
 } from './iommu-steps.ts';
 import type { KernelContext, TimerOwner } from './kernel-context.ts';
-import { ffs0, hex16, hexBare, U64_MAX, u64 } from './u64.ts';
+import { ffs0, hex16, U64_MAX, u64 } from './u64.ts';
 
 /**
  * Default domain types. `identity` (passthrough), `blocked` and `unmanaged` (owned by VFIO/iommufd) use
@@ -169,8 +169,6 @@ const DEFAULT_APERTURE_END = (1n << 48n) - 1n;
 
 /** The default domain of one IOMMU group. */
 export class IommuDomain implements TimerOwner, IovaStepSink {
-  /** {@link pteAlreadySetText}'s texts by IOVA. */
-  private readonly pteTexts = new Map<bigint, string>();
   readonly kernel: KernelContext;
   readonly id: number;
   /** Current type; DMA_FQ can be downgraded to DMA at init. */
@@ -277,21 +275,6 @@ export class IommuDomain implements TimerOwner, IovaStepSink {
   }
 
   /** Prints a kernel line through the kernel's sink. */
-  /**
-   * The driver's `DMA PTE for vPFN ... already set` text for a collision at `iova`, one string per
-   * address: overlapping links hit the same pages again and again (a tenth of a sweep's events), and a
-   * text built anew each time was formatted, then flattened and read again by the event encoder. Bounded.
-   */
-  pteAlreadySetText(iova: bigint): string {
-    let t = this.pteTexts.get(iova);
-    if (t === undefined) {
-      if (this.pteTexts.size >= 1024) this.pteTexts.clear();
-      t = `ERROR: DMA PTE for vPFN 0x${hexBare(iova >> 12n)} already set`;
-      this.pteTexts.set(iova, t);
-    }
-    return t;
-  }
-
   log(
     device: string | null,
     level: KernelLogStep['level'],
