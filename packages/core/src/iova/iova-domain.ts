@@ -1305,18 +1305,11 @@ export class IovaDomain {
   }
 
   /**
-   * Appends the pfn of every range held in the CPU magazines and the depots to `out` (in no particular
-   * order): what {@link snapshot}'s `magazines` and `depots` list, without building the snapshot
-   * ({@link cachedPfns} counts them).
+   * Appends the pfn of every range held in the range caches to `out` (in no particular order): what
+   * {@link snapshot}'s `magazines` and `depots` list, without building the snapshot.
    */
   collectCachedPfns(out: number[]): void {
-    const rc = this.rcaches;
-    const n = IOVA_RANGE_CACHE_MAX_SIZE * this.cpus;
-    for (let k = 0; k < n; k++) {
-      for (const m of [rc.loaded[k]!, rc.prev[k]!]) for (let i = 0; i < m.size; i++) out.push(m.pfns[i]!);
-    }
-    for (let b = 0; b < IOVA_RANGE_CACHE_MAX_SIZE; b++)
-      for (const m of rc.depot[b]!) for (let i = 0; i < m.size; i++) out.push(m.pfns[i]!);
+    this.rcaches.collectPfns(out);
   }
 
   /** The canonical snapshot of the whole state (see {@link IovaDomainSnapshot}). */

@@ -190,6 +190,16 @@ export class IovaRcaches {
     return n;
   }
 
+  /** Appends every cached pfn (all bins, CPUs and depots, in no particular order) to `out`. */
+  collectPfns(out: number[]): void {
+    const add = (m: IovaMagazine) => {
+      for (let i = 0; i < m.size; i++) out.push(m.pfns[i]!);
+    };
+    for (const m of this.loaded) add(m);
+    for (const m of this.prev) add(m);
+    for (const d of this.depot) for (const m of d) add(m);
+  }
+
   /** Number of cached pfns over all bins, CPUs and depots. */
   cachedPfns(): number {
     let n = 0;
