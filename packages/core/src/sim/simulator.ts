@@ -272,11 +272,21 @@ export class Simulator {
     this.emitTo(type, data, this.watchers.get(type));
   };
 
+  /** No event object is needed for a type with watchers `w`: no `onEvent`, and none of `w` takes events. */
+  private partsOnly(w: TypeWatchers | undefined): boolean {
+    return this.watchedOnly && (w === undefined || w.events.length === 0);
+  }
+
+  /** Hands the next event to the sink as parts, without building it (see {@link partsOnly}). */
+  private pushParts(type: EventType, data: unknown): void {
+    const seq = this.seq++;
+    this.sink?.pushParts(type, seq, this.kernel.now, this.cpu, 'sim', data as Record<string, unknown>);
+  }
+
   /** {@link emit} with the type's watchers looked up already (one lookup per event). */
   private emitTo(type: EventType, data: unknown, w: TypeWatchers | undefined): void {
-    if (this.watchedOnly && (w === undefined || w.events.length === 0)) {
-      const seq = this.seq++;
-      this.sink?.pushParts(type, seq, this.kernel.now, this.cpu, 'sim', data as unknown as Record<string, unknown>);
+    if (this.partsOnly(w)) {
+      this.pushParts(type, data);
       return;
     }
     const e = {
@@ -296,12 +306,9 @@ export class Simulator {
   private onStep(step: IommuStep): void {
     const type = stepEventType(step);
     const w = this.watchers.get(type);
-    if (this.watchedOnly && (w === undefined || w.events.length === 0)) {
-      const seq = this.seq++;
-      this.sink?.pushParts(type, seq, this.kernel.now, this.cpu, 'sim', step as unknown as Record<string, unknown>);
-    } else {
-      this.emitTo(type, stepPayload(type, step), w);
-    }
+    // The step record itself is the payload the sink reads, unless an event object must be built.
+    if (this.partsOnly(w)) this.pushParts(type, step);
+    else this.emitTo(type, stepPayload(type, step), w);
     if (w !== undefined) for (let i = 0; i < w.steps.length; i++) w.steps[i]!(step, this.kernel.now);
     switch (step.kind) {
       case 'iova.alloc':
