@@ -53,7 +53,7 @@ export {
   READABLE_CODEC_VERSIONS,
 } from './frame-codec.ts';
 export { type ReplayResult, replayEvents, SimReducer } from './reducer.ts';
-export { Fnv1a64, stateHash } from './state-hash.ts';
+export { stateHash } from './state-hash.ts';
 export {
   eventToStep,
   isStepEventType,
