@@ -392,9 +392,9 @@ export function murmur3x86View(dv: DataView, bytes: Uint8Array, start: number, e
 
 /**
  * FNV-1a 32-bit over `bytes[start, end)`, the frame checksum of codec version 1, as a signed 32-bit
- * integer (`| 0` of the usual unsigned value: the same four bytes). Signed on purpose: V8 keeps a number that may exceed 2^31
- * out of its integer representation, and an unsigned result made the optimised loop deoptimise ("lost
- * precision") on every frame and fall back to code four times slower.
+ * integer (`| 0` of the usual unsigned value: the same four bytes). Signed on purpose: V8 keeps a number
+ * that may exceed 2^31 out of its integer representation, and an unsigned result made the optimised loop
+ * deoptimise ("lost precision") on every frame and fall back to code four times slower.
  */
 export function fnv1a32(bytes: Uint8Array, start: number, end: number): number {
   let h = 0x811c9dc5 | 0;

@@ -75,7 +75,7 @@ export interface FrameTarget {
 }
 
 /** Event type -> its generated encoder: one lookup per event. */
-const typeInfo = new Map<string, FieldsEncoder>(compiledEvents().map((c) => [c.type, fieldsEncoder(c.id)]));
+const encoders = new Map<string, FieldsEncoder>(compiledEvents().map((c) => [c.type, fieldsEncoder(c.id)]));
 
 /** Event type id -> type and generated field decoder (undefined for ids the schema does not have). */
 const decodeInfo: ({ type: string; decode: FieldsDecoder } | undefined)[] = [];
@@ -168,8 +168,8 @@ export class FrameEncoder {
     origin: EventOrigin,
     data: Record<string, unknown>,
   ): void {
-    const ce = typeInfo.get(type);
-    if (ce === undefined)
+    const encode = encoders.get(type);
+    if (encode === undefined)
       throw new DmasimError(ErrorCode.INVALID_ARGUMENT, `frame encoder: unknown event type ${type}`);
     if (this.count === 0) {
       this.firstSeq = seq;
@@ -189,7 +189,7 @@ export class FrameEncoder {
     const start = w.pos;
     const strings = this.strings.size;
     try {
-      ce(w, data, this.strings, origin, dt, cpu);
+      encode(w, data, this.strings, origin, dt, cpu);
     } catch (e) {
       // Undo the partial event: its bytes and the strings it defined.
       w.pos = start;

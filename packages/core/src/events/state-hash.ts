@@ -12,18 +12,20 @@ import { Fnv1a64 } from '../hash.ts';
 
 const SAFE_STRING = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/;
 
-/**
- * Sorted copies of key lists, by first key and length, each kept with the list it was made from: a
- * snapshot holds thousands of objects of a few shapes (the IOVA range caches alone 12 per CPU and
- * domain), and sorting their keys anew for each was most of the time of a state hash. A hit is checked
- * key by key against the list it was made from, so the order is always the sorted order of `keys`.
- */
+/** A key list, its sorted copy, and the `"key":` text of each sorted key. */
 interface KeyOrder {
   readonly keys: readonly string[];
   readonly sorted: readonly string[];
   /** `"key":` of each sorted key, as canonical JSON writes it (the key's JSON string and the colon). */
   readonly heads: readonly string[];
 }
+
+/**
+ * Sorted copies of key lists, by first key and length, each kept with the list it was made from: a
+ * snapshot holds thousands of objects of a few shapes (the IOVA range caches alone 12 per CPU and
+ * domain), and sorting their keys anew for each was most of the time of a state hash. A hit is checked
+ * key by key against the list it was made from, so the order is always the sorted order of `keys`.
+ */
 const keyOrders = new Map<string, KeyOrder[]>();
 
 function keyHead(k: string): string {

@@ -6,9 +6,10 @@
  * Map. Long ones are mostly built per event (hazard and kernel-log texts with addresses in them), and a
  * Map lookup of a freshly built string makes V8 flatten and hash all of it, slowly. They are found instead
  * by a hash of their UTF-8 bytes, which `TextEncoder.encodeInto` writes into a scratch buffer faster than
- * JavaScript can read the characters (`npm run bench -- codec-strings` compares the two). Every byte counts: texts built from one template differ only in the numbers in them, anywhere in the
- * string (hundreds of `DMA PTE for vPFN 0x... already set` lines share their length and most characters,
- * so a hash of a few sampled characters put them all in one bucket, scanned in full on every lookup).
+ * JavaScript can read the characters (`npm run bench -- codec-strings` compares the two). Every byte
+ * counts: texts built from one template differ only in the numbers in them, anywhere in the string
+ * (hundreds of `DMA PTE for vPFN 0x... already set` lines share their length and most characters, so a
+ * hash of a few sampled characters put them all in one bucket, scanned in full on every lookup).
  * The few candidates of a hash are compared in full, so which strings are found is exactly the same
  * either way: only the lookup differs, and frames are byte for byte the same.
  */
