@@ -349,47 +349,63 @@ export class JetStreamEventLog implements EventLog, EventLogReader {
         );
       }
     }
-    let failure: unknown;
-    const running: Promise<void>[] = [];
     const extra = this.traceHeaders?.();
     this.backlog += frames.length;
     let settled = 0;
-    for (const f of frames) {
+    try {
+      await this.eachInFlight(frames, (f) => {
+        const subject = this.subject(sweepId, f.scenarioId, f.attempt);
+        const msgID = frameMsgId(sweepId, f);
+        return this.retrying(`publish ${msgID}`, () =>
+          this.js.publish(subject, f.bytes, {
+            msgID,
+            timeout: this.ackTimeoutMs,
+            expect: { streamName: this.stream },
+            ...(extra ? { headers: headersOf(extra) } : {}),
+          }),
+        )
+          .then((ack) => {
+            if (ack.duplicate) this.stats.duplicates++;
+            else this.stats.published++;
+            this.stats.bytes += f.bytes.length;
+          })
+          .finally(() => {
+            settled++;
+            this.backlog--;
+          });
+      });
+    } finally {
+      // Frames that never started (after a failure) leave the backlog too.
+      this.backlog -= frames.length - settled;
+    }
+  }
+
+  /**
+   * Runs `run(item)` for each item with at most `maxInFlight` running at a time (across every caller of
+   * this log). After a failure no further item starts; the running ones settle, then the first failure is
+   * thrown.
+   */
+  private async eachInFlight<T>(items: readonly T[], run: (item: T) => Promise<void>): Promise<void> {
+    let failure: unknown;
+    const running: Promise<void>[] = [];
+    for (const item of items) {
       if (failure !== undefined) break;
       await this.slots.take();
       if (failure !== undefined) {
         this.slots.give();
         break;
       }
-      const subject = this.subject(sweepId, f.scenarioId, f.attempt);
-      const msgID = frameMsgId(sweepId, f);
-      const p = this.retrying(`publish ${msgID}`, () =>
-        this.js.publish(subject, f.bytes, {
-          msgID,
-          timeout: this.ackTimeoutMs,
-          expect: { streamName: this.stream },
-          ...(extra ? { headers: headersOf(extra) } : {}),
-        }),
-      ).then(
-        (ack) => {
-          if (ack.duplicate) this.stats.duplicates++;
-          else this.stats.published++;
-          this.stats.bytes += f.bytes.length;
-          settled++;
-          this.backlog--;
-          this.slots.give();
-        },
-        (e: unknown) => {
-          failure ??= e;
-          settled++;
-          this.backlog--;
-          this.slots.give();
-        },
+      running.push(
+        run(item).then(
+          () => this.slots.give(),
+          (e: unknown) => {
+            failure ??= e;
+            this.slots.give();
+          },
+        ),
       );
-      running.push(p);
     }
     await Promise.all(running);
-    this.backlog -= frames.length - settled;
     if (failure !== undefined) throw failure;
   }
 
@@ -408,23 +424,7 @@ export class JetStreamEventLog implements EventLog, EventLogReader {
    */
   async recordScenarios(sweepId: string, recs: readonly ScenarioEventsRecord[]): Promise<void> {
     for (const rec of recs) checkScenarioRecord(rec);
-    let failure: unknown;
-    const running: Promise<void>[] = [];
-    for (const rec of recs) {
-      if (failure !== undefined) break;
-      await this.slots.take();
-      running.push(
-        this.recordScenario(sweepId, rec).then(
-          () => this.slots.give(),
-          (e: unknown) => {
-            failure ??= e;
-            this.slots.give();
-          },
-        ),
-      );
-    }
-    await Promise.all(running);
-    if (failure !== undefined) throw failure;
+    await this.eachInFlight(recs, (rec) => this.recordScenario(sweepId, rec));
   }
 
   /** Writes the sweep's metadata under `<sweep>.meta`. */
