@@ -47,124 +47,96 @@ function describe(e: unknown): string {
   return String(e);
 }
 
-/**
- * Runs one export so that `done` gets exactly one result whatever the exporter does (a throw becomes a
- * FAILED result); a failure calls `failed` and is reported once per key.
- */
-function guardedExport(
-  reports: ReportOnce,
-  key: string,
-  what: string,
-  failed: () => void,
-  run: (finish: (r: ExportResult) => void) => void,
-  done: (r: ExportResult) => void,
-): void {
-  let called = false;
-  const finish = (r: ExportResult): void => {
-    if (called) return;
-    called = true;
-    if (r.code !== ExportResultCode.SUCCESS) {
-      failed();
-      reports.once(
-        key,
-        `telemetry: exporting ${what} failed: ${describe(r.error ?? 'unknown error')}; ` +
-          'the sweep goes on, later failures of this exporter are not reported',
-      );
-    }
-    done(r);
-  };
-  try {
-    run(finish);
-  } catch (e) {
-    finish({ code: ExportResultCode.FAILED, error: e instanceof Error ? e : new Error(String(e)) });
-  }
+/** What {@link GuardedExporter} wraps: a span or a push metric exporter. */
+interface InnerExporter<T> {
+  export(items: T, done: (r: ExportResult) => void): void;
+  shutdown(): Promise<void>;
+  forceFlush?(): Promise<void>;
 }
 
-/** Awaits a flush or shutdown of an exporter; a failure is reported once per key, never thrown. */
-async function guardedCall(reports: ReportOnce, key: string, what: string, call: () => Promise<void>): Promise<void> {
-  try {
-    await call();
-  } catch (e) {
-    reports.once(key, `telemetry: ${what} failed: ${describe(e)}`);
+/**
+ * An exporter that never throws and reports its first failure of each kind once: an export hands `done`
+ * exactly one result whatever the inner exporter does (a throw becomes a FAILED result), and a failed
+ * flush or shutdown is reported, not thrown.
+ */
+class GuardedExporter<T> {
+  private readonly inner: InnerExporter<T>;
+  private readonly name: string;
+  private readonly reports: ReportOnce;
+  /** `span` or `metric`: the report keys and messages. */
+  private readonly kind: string;
+  /** Export calls that failed (tests, diagnostics). */
+  failures = 0;
+
+  constructor(inner: InnerExporter<T>, name: string, reports: ReportOnce, kind: 'span' | 'metric') {
+    this.inner = inner;
+    this.name = name;
+    this.reports = reports;
+    this.kind = kind;
+  }
+
+  export(items: T, done: (r: ExportResult) => void): void {
+    let called = false;
+    const finish = (r: ExportResult): void => {
+      if (called) return;
+      called = true;
+      if (r.code !== ExportResultCode.SUCCESS) {
+        this.failures++;
+        this.reports.once(
+          `${this.kind}:${this.name}`,
+          `telemetry: exporting ${this.kind}s to ${this.name} failed: ${describe(r.error ?? 'unknown error')}; ` +
+            'the sweep goes on, later failures of this exporter are not reported',
+        );
+      }
+      done(r);
+    };
+    try {
+      this.inner.export(items, finish);
+    } catch (e) {
+      finish({ code: ExportResultCode.FAILED, error: e instanceof Error ? e : new Error(String(e)) });
+    }
+  }
+
+  shutdown(): Promise<void> {
+    return this.guarded('shutdown', 'closing', () => this.inner.shutdown());
+  }
+
+  forceFlush(): Promise<void> {
+    return this.guarded('flush', 'flushing', async () => {
+      await this.inner.forceFlush?.();
+    });
+  }
+
+  private async guarded(op: string, doing: string, call: () => Promise<void>): Promise<void> {
+    try {
+      await call();
+    } catch (e) {
+      this.reports.once(
+        `${this.kind}-${op}:${this.name}`,
+        `telemetry: ${doing} the ${this.kind} exporter ${this.name} failed: ${describe(e)}`,
+      );
+    }
   }
 }
 
 /** A span exporter that never throws and reports its first failure once. */
-export class GuardedSpanExporter implements SpanExporter {
-  private readonly inner: SpanExporter;
-  private readonly name: string;
-  private readonly reports: ReportOnce;
-  /** Export calls that failed (tests, diagnostics). */
-  failures = 0;
-
+export class GuardedSpanExporter extends GuardedExporter<ReadableSpan[]> implements SpanExporter {
   constructor(inner: SpanExporter, name: string, reports: ReportOnce) {
-    this.inner = inner;
-    this.name = name;
-    this.reports = reports;
-  }
-
-  export(spans: ReadableSpan[], done: (r: ExportResult) => void): void {
-    guardedExport(
-      this.reports,
-      `span:${this.name}`,
-      `spans to ${this.name}`,
-      () => this.failures++,
-      (finish) => this.inner.export(spans, finish),
-      done,
-    );
-  }
-
-  shutdown(): Promise<void> {
-    return guardedCall(this.reports, `span-shutdown:${this.name}`, `closing the span exporter ${this.name}`, () =>
-      this.inner.shutdown(),
-    );
-  }
-
-  forceFlush(): Promise<void> {
-    return guardedCall(this.reports, `span-flush:${this.name}`, `flushing the span exporter ${this.name}`, async () => {
-      await this.inner.forceFlush?.();
-    });
+    super(inner, name, reports, 'span');
   }
 }
 
 /** A metric exporter that never throws and reports its first failure once. */
-export class GuardedMetricExporter implements PushMetricExporter {
-  private readonly inner: PushMetricExporter;
-  private readonly name: string;
-  private readonly reports: ReportOnce;
-  failures = 0;
+export class GuardedMetricExporter extends GuardedExporter<ResourceMetrics> implements PushMetricExporter {
+  private readonly metrics: PushMetricExporter;
 
   constructor(inner: PushMetricExporter, name: string, reports: ReportOnce) {
-    this.inner = inner;
-    this.name = name;
-    this.reports = reports;
-  }
-
-  export(metrics: ResourceMetrics, done: (r: ExportResult) => void): void {
-    guardedExport(
-      this.reports,
-      `metric:${this.name}`,
-      `metrics to ${this.name}`,
-      () => this.failures++,
-      (finish) => this.inner.export(metrics, finish),
-      done,
-    );
+    super(inner, name, reports, 'metric');
+    this.metrics = inner;
   }
 
   selectAggregationTemporality(t: InstrumentType): AggregationTemporality {
-    return this.inner.selectAggregationTemporality?.(t) ?? AggregationTemporality.CUMULATIVE;
-  }
-
-  forceFlush(): Promise<void> {
-    return guardedCall(this.reports, `metric-flush:${this.name}`, `flushing the metric exporter ${this.name}`, () =>
-      this.inner.forceFlush(),
-    );
-  }
-
-  shutdown(): Promise<void> {
-    return guardedCall(this.reports, `metric-shutdown:${this.name}`, `closing the metric exporter ${this.name}`, () =>
-      this.inner.shutdown(),
-    );
+    return this.metrics.selectAggregationTemporality?.(t) ?? AggregationTemporality.CUMULATIVE;
   }
 }
 
