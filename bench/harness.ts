@@ -72,6 +72,36 @@ export function result(
   };
 }
 
+/** The median of `xs` (the mean of the two middle values for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/**
+ * `pairs` rounds of `a` and `b` run back to back, the order alternating (a then b, then b then a, ...) so
+ * that drift in the machine's speed falls on both; each one's results in round order.
+ */
+export async function alternatingPairs<A, B>(
+  pairs: number,
+  a: (round: number) => A | Promise<A>,
+  b: (round: number) => B | Promise<B>,
+): Promise<{ a: A[]; b: B[] }> {
+  const ra: A[] = [];
+  const rb: B[] = [];
+  for (let p = 0; p < pairs; p++) {
+    if (p % 2 === 0) {
+      ra.push(await a(p));
+      rb.push(await b(p));
+    } else {
+      rb.push(await b(p));
+      ra.push(await a(p));
+    }
+  }
+  return { a: ra, b: rb };
+}
+
 /** Writes `bench-results/<group>.json`. */
 export function writeResults(group: string, results: BenchResult[]): void {
   mkdirSync('bench-results', { recursive: true });

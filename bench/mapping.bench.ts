@@ -30,7 +30,7 @@ import {
   type Simulator,
 } from '@dmasim/core';
 import { FrameStrings } from '../packages/core/src/events/string-table.ts';
-import { type Benchmark, type BenchResult, result } from './harness.ts';
+import { type Benchmark, type BenchResult, median, result } from './harness.ts';
 
 const SCENARIO = new URL('../examples/scenarios/standard-mixed.yaml', import.meta.url);
 
@@ -58,11 +58,6 @@ function timed(fn: () => { events: number; bytes: number }): Timed {
   const wallS = (performance.now() - t0) / 1000;
   const c = process.cpuUsage(c0);
   return { ...r, wallS, cpuS: (c.user + c.system) / 1e6 };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 function gcFunction(): () => void {

@@ -28,7 +28,7 @@ import { aggregateSweep, parseSweepFile, runScenario, Sweep, type SweepSpec, val
 import { ScenarioPool, ShardExecutor } from '@dmasim/worker';
 import { spawnCli } from '../test/helpers/cli.ts';
 import { freePort, startNats, startRedis } from '../test/helpers/servers.ts';
-import { type Benchmark, type BenchResult, result } from './harness.ts';
+import { alternatingPairs, type Benchmark, type BenchResult, median, result } from './harness.ts';
 
 const FILE = new URL('./fixtures/standard-sweep.yaml', import.meta.url).pathname;
 const threads = Math.max(1, availableParallelism());
@@ -164,11 +164,6 @@ function cpuSeconds(pid: number | undefined, mainThread = false): number {
   }
 }
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 /** One timed run of the standard sweep: wall seconds and CPU seconds of the worker processes and servers. */
@@ -195,7 +190,7 @@ interface TimedRun {
  * `runScenario`, events encoded into frames (discarded) versus not, 3 alternating pairs, CPU seconds of
  * this process. What the distributed ratio adds on top of this is publishing and the machine.
  */
-function encodingOverhead(sweep: Sweep): BenchResult {
+async function encodingOverhead(sweep: Sweep): Promise<BenchResult> {
   const specs = Array.from({ length: sweep.size }, (_, i) => validateScenario(sweep.scenarioAt(i).scenario));
   const run = (frames: boolean): number => {
     const c0 = process.cpuUsage();
@@ -205,24 +200,12 @@ function encodingOverhead(sweep: Sweep): BenchResult {
   };
   run(false);
   run(true);
-  const ratios: number[] = [];
-  const off: number[] = [];
-  const on: number[] = [];
-  for (let p = 0; p < 3; p++) {
-    // Alternate which mode runs first, so drift in the machine's load falls on both.
-    let withoutS: number;
-    let withS: number;
-    if (p % 2 === 0) {
-      withoutS = run(false);
-      withS = run(true);
-    } else {
-      withS = run(true);
-      withoutS = run(false);
-    }
-    off.push(withoutS);
-    on.push(withS);
-    ratios.push(withS / withoutS);
-  }
+  const { a: off, b: on } = await alternatingPairs(
+    3,
+    () => run(false),
+    () => run(true),
+  );
+  const ratios = on.map((x, i) => x / (off[i] as number));
   return result('sweep.events_encoding_only_cpu_overhead', 'ratio', median(ratios), null, {
     pairs: 3,
     perPair: ratios.map(round3),
@@ -268,10 +251,13 @@ async function eventsOverhead(): Promise<BenchResult[]> {
     };
     await timed('off', `warm-off-${randomUUID().slice(0, 8)}`);
     await timed('on', `warm-on-${randomUUID().slice(0, 8)}`);
-    for (let p = 0; p < pairs; p++) {
-      const order: ('off' | 'on')[] = p % 2 === 0 ? ['off', 'on'] : ['on', 'off'];
-      for (const mode of order) runs[mode].push(await timed(mode, `ev-${mode}-${p}-${randomUUID().slice(0, 8)}`));
-    }
+    const pairsRun = await alternatingPairs(
+      pairs,
+      (p) => timed('off', `ev-off-${p}-${randomUUID().slice(0, 8)}`),
+      (p) => timed('on', `ev-on-${p}-${randomUUID().slice(0, 8)}`),
+    );
+    runs.off = pairsRun.a;
+    runs.on = pairsRun.b;
   } finally {
     await stopProcesses([...off, ...on]);
     await log?.close();
@@ -304,7 +290,7 @@ async function eventsOverhead(): Promise<BenchResult[]> {
     target: '<= 1.25',
     met: median(wall) <= 1.25,
   };
-  const encodingOnly = encodingOverhead(sweep);
+  const encodingOnly = await encodingOverhead(sweep);
   // What the CPU ratio would be if encoding in the pool threads cost nothing: the main threads' extra CPU
   // (publishing, KV records) and nats-server's, over the workers' CPU without events (medians).
   const offCpu = median(runs.off.map((r) => r.workerCpuS));
@@ -352,17 +338,11 @@ export const benchmarks: Benchmark[] = [
       const phase = async (): Promise<{ embedded: number[]; distributed: number[] }> => {
         await embeddedRun(id('warm-emb'), pool);
         await distributedRun(redis.url, id('warm-dist'));
-        const embedded: number[] = [];
-        const distributed: number[] = [];
-        for (let r = 0; r < rounds; r++) {
-          if (r % 2 === 0) {
-            embedded.push(await embeddedRun(id('emb'), pool));
-            distributed.push(await distributedRun(redis.url, id('dist')));
-          } else {
-            distributed.push(await distributedRun(redis.url, id('dist')));
-            embedded.push(await embeddedRun(id('emb'), pool));
-          }
-        }
+        const { a: embedded, b: distributed } = await alternatingPairs(
+          rounds,
+          () => embeddedRun(id('emb'), pool),
+          () => distributedRun(redis.url, id('dist')),
+        );
         return { embedded, distributed };
       };
       let one: { embedded: number[]; distributed: number[] };

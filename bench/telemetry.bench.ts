@@ -29,7 +29,7 @@ import {
 } from '@dmasim/telemetry';
 import { ScenarioPool, ShardExecutor } from '@dmasim/worker';
 import { context, trace } from '@opentelemetry/api';
-import { type Benchmark, result } from './harness.ts';
+import { alternatingPairs, type Benchmark, median, result } from './harness.ts';
 
 const FILE = new URL('./fixtures/standard-sweep.yaml', import.meta.url).pathname;
 /** CPU time of this thread, ms: unlike wall time, not moved by other processes competing for the cores. */
@@ -70,11 +70,6 @@ async function embeddedSweep(tel: Telemetry, pool: ScenarioPool, id: string): Pr
 
 const ROUNDS = 5;
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1]!;
-};
-
 export const benchmarks: Benchmark[] = [
   {
     name: 'telemetry-sweep',
@@ -92,17 +87,11 @@ export const benchmarks: Benchmark[] = [
         // Warm every pool thread's JIT first (the first runs are up to twice as slow), then alternate
         // which mode goes first in each round.
         for (let w = 0; w < 3; w++) await embeddedSweep(w % 2 ? on : off, pool, `warm-${w}`);
-        const plain: { wall: number; cpu: number }[] = [];
-        const traced: { wall: number; cpu: number }[] = [];
-        for (let round = 0; round < ROUNDS; round++) {
-          if (round % 2 === 0) {
-            plain.push(await embeddedSweep(off, pool, `plain-${round}`));
-            traced.push(await embeddedSweep(on, pool, `traced-${round}`));
-          } else {
-            traced.push(await embeddedSweep(on, pool, `traced-${round}`));
-            plain.push(await embeddedSweep(off, pool, `plain-${round}`));
-          }
-        }
+        const { a: plain, b: traced } = await alternatingPairs(
+          ROUNDS,
+          (round) => embeddedSweep(off, pool, `plain-${round}`),
+          (round) => embeddedSweep(on, pool, `traced-${round}`),
+        );
         const wallPlain = median(plain.map((r) => r.wall));
         const wallTraced = median(traced.map((r) => r.wall));
         const cpuPlain = median(plain.map((r) => r.cpu));
